@@ -1,0 +1,46 @@
+# Two commands do all set-up: `make run` and `make test`. Both create .venv and install what they need.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8501
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+MEDMNIST := medmnist==3.0.2
+
+.PHONY: run test install install-test system-test-deps clean voices
+
+run: $(VENV)/.installed
+	$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+
+test: $(VENV)/.installed-test system-test-deps
+	$(PY) -m pytest tests
+
+install: $(VENV)/.installed
+
+# torch first, so nothing else pulls a different (CUDA) build; medmnist without torchvision (it breaks beside CPU torch).
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps $(MEDMNIST)
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
+	$(PY) -m pip install --quiet -r requirements-test.txt
+	touch $@
+
+# Debian packages the tests need: chromium for the browser tests.
+system-test-deps:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+
+clean:
+	rm -rf $(VENV) .pytest_cache test-artifacts
+
+# Text-to-speech voices for `python -m core data synth-ljspeech` (issue 3). mbrola and its voices sit in Debian's
+# contrib/non-free components, which the default sources do not list: a separate sources file adds them.
+VOICE_PACKAGES := espeak-ng flite festival festvox-us-slt-hts festvox-kallpc16k mbrola mbrola-us1 mbrola-us2 mbrola-us3
+APT_NONFREE := /etc/apt/sources.list.d/glassbox-nonfree.sources
+voices:
+	@[ -f $(APT_NONFREE) ] || printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates\nComponents: contrib non-free\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' | $(SUDO) tee $(APT_NONFREE) >/dev/null
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(VOICE_PACKAGES)

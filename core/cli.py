@@ -1,0 +1,104 @@
+"""The command line's shared parts: verbs that several labs extend, JSON output, and user-facing errors.
+
+Each lab module has `register(commands)`, which adds its own sub-commands (`train cnn`, `classify`, ...),
+so the CLI grows with the labs without one file knowing every option.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from typing import Callable
+
+from core.errors import GlassboxError
+
+LAB_MODULES = ["core.vision", "core.speech", "core.translation", "core.bench"]
+
+
+class Commands:
+    """Registry of verbs; `group("train")` is shared, so `train cnn` and `train mt` live in different labs."""
+
+    def __init__(self, parser: argparse.ArgumentParser):
+        self._verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+        self._groups: dict[str, argparse._SubParsersAction] = {}
+        self.evaluators: dict[str, Callable[[argparse.Namespace], dict]] = {}
+
+    def verb(self, name: str, help: str, handler: Callable[[argparse.Namespace], dict]) -> argparse.ArgumentParser:
+        parser = self._verbs.add_parser(name, help=help, description=help)
+        parser.set_defaults(handler=handler)
+        add_common_options(parser)
+        return parser
+
+    def task(self, verb: str, name: str, help: str, handler: Callable) -> argparse.ArgumentParser:
+        if verb not in self._groups:
+            group_parser = self._verbs.add_parser(verb, help=VERB_HELP[verb], description=VERB_HELP[verb])
+            self._groups[verb] = group_parser.add_subparsers(dest="task", required=True, metavar="TASK")
+        parser = self._groups[verb].add_parser(name, help=help, description=help)
+        parser.set_defaults(handler=handler)
+        add_common_options(parser)
+        return parser
+
+
+VERB_HELP = {
+    "train": "Train a model with its homework protocol and write its checkpoint and model card.",
+    "data": "Prepare data sets (downloads, synthesized speech, feature caches).",
+    "bench": "Measure speed and memory; prints a table or --json.",
+}
+
+
+def add_common_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print machine-readable results to stdout")
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core", description="Glassbox: train, inspect and run the lab models.")
+    commands = Commands(parser)
+    evaluate = commands.verb("evaluate", "Score a shipped model on a data split.", _evaluate)
+    evaluate.add_argument("model", help="checkpoint name, e.g. cnn/kmnist-maxpool")
+    evaluate.add_argument("--split", default="test", choices=["train", "val", "test"], help="data split (default: test)")
+    evaluate.add_argument("--beam", type=int, default=1, help="beam width for sequence models (1 = greedy)")
+    evaluate.add_argument("--limit", type=int, default=None, help="score only the first N examples")
+    evaluate.add_argument("--data", default=None, help="data set, for tasks with several (asr: synth, real or a voice name)")
+    for module_name in LAB_MODULES:
+        importlib.import_module(module_name).register(commands)
+    parser.set_defaults(evaluators=commands.evaluators)
+    return parser
+
+
+def _evaluate(args: argparse.Namespace) -> dict:
+    task = args.model.split("/", 1)[0]
+    if task not in args.evaluators:
+        raise GlassboxError(f"No evaluator for '{task}' models; known tasks: {', '.join(sorted(args.evaluators))}.")
+    return args.evaluators[task](args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result = args.handler(args)
+    except GlassboxError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        print(format_human(result))
+    return 0
+
+
+def format_human(result: dict, indent: str = "") -> str:
+    lines = []
+    for key, value in result.items():
+        if isinstance(value, dict):
+            lines.append(f"{indent}{key}:")
+            lines.append(format_human(value, indent + "  "))
+        elif isinstance(value, float):
+            lines.append(f"{indent}{key}: {value:.4f}")
+        else:
+            lines.append(f"{indent}{key}: {value}")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Data sets, downloads (pooch with known hashes), audio features and speech synthesis."""

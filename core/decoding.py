@@ -1,0 +1,232 @@
+"""Greedy and beam search over any step-by-step decoder, shared by the translation and speech labs.
+
+A model takes part by handing out a `StepDecoder` bound to one batch of encoded inputs (source sentences,
+audio clips). The searches below only ever call its three methods, so they know nothing about LSTMs,
+transformers or what the tokens mean:
+
+    decoder = model.step_decoder(inputs)                 # encodes once
+    state = decoder.start()                              # one state for the whole batch
+    log_probs, state, attention = decoder.step(previous_tokens, state)
+    state = decoder.reorder(state, indices)              # pick / copy rows of the batch
+
+Both searches are batched (every sentence advances one token per step) and rank hypotheses by a
+length-normalised score, sum(log p) / length ** length_penalty, where length counts the stop token:
+without it, summed log-probabilities favour stopping early.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+
+
+class StepDecoder(Protocol):
+    """What a model exposes to be decoded; `state` is whatever the model needs (hidden states, caches, memory)."""
+
+    def start(self) -> Any:
+        """The state before the first output token, for every row of the batch the decoder was built for."""
+
+    def step(self, previous_tokens: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any, torch.Tensor | None]:
+        """Advance one token.
+
+        previous_tokens: (rows,) the token chosen at the last step (SOS at the first).
+        Returns (log_probs (rows, vocab), new state, attention weights (rows, source positions) or None).
+        """
+
+    def reorder(self, state: Any, indices: torch.Tensor) -> Any:
+        """Row i of the new state is row indices[i] of `state`; beam search uses it to copy and select beams.
+
+        The state must include any per-row encoder memory (and its padding mask), so that reordering the
+        state alone is enough to widen a batch of B sentences into B * beam_width rows.
+        """
+
+
+@dataclass
+class Hypothesis:
+    """One decoded sequence: tokens without SOS/EOS, its length-normalised score, and what it attended to."""
+
+    tokens: list[int]
+    score: float  # sum(log p) / length ** length_penalty, length counting the stop token when one was emitted
+    log_prob: float  # sum(log p), unnormalised
+    finished: bool  # False when max_length cut it off before the stop token
+    attention: torch.Tensor | None  # (output steps incl. the stop token, source positions), or None
+
+
+def normalised_score(log_prob: float, length: int, length_penalty: float) -> float:
+    """Length normalisation: 0 keeps summed log-probs, 1 averages them per token."""
+    return log_prob / max(length, 1) ** length_penalty
+
+
+@torch.no_grad()
+def greedy_search(
+    decoder: StepDecoder, batch_size: int, sos: int, eos: int, max_length: int, length_penalty: float = 1.0
+) -> list[Hypothesis]:
+    """Take the most likely token at every step until each row emits `eos` or reaches `max_length` tokens."""
+    state = decoder.start()
+    device = _device_of(state)
+    previous = torch.full((batch_size,), sos, dtype=torch.long)
+    chosen, step_attention = [], []
+    total_log_prob = torch.zeros(batch_size)
+    lengths = torch.zeros(batch_size, dtype=torch.long)
+    finished = torch.zeros(batch_size, dtype=torch.bool)
+    for _ in range(max_length):
+        log_probs, state, attention = decoder.step(previous.to(device), state)  # (batch, vocab)
+        log_probs = log_probs.float().cpu()
+        best_log_prob, previous = log_probs.max(dim=-1)  # (batch,)
+        active = ~finished
+        total_log_prob += torch.where(active, best_log_prob, torch.zeros_like(best_log_prob))
+        lengths += active.long()
+        chosen.append(previous)
+        step_attention.append(attention.float().cpu() if attention is not None else None)
+        finished |= previous == eos
+        if bool(finished.all()):
+            break
+    tokens = torch.stack(chosen, dim=1)  # (batch, steps)
+    results = []
+    for row in range(batch_size):
+        length = int(lengths[row])
+        sequence = tokens[row, :length].tolist()
+        is_finished = bool(finished[row])
+        attention = None
+        if step_attention[0] is not None:
+            attention = torch.stack([weights[row] for weights in step_attention[:length]])
+        results.append(
+            Hypothesis(
+                tokens=sequence[:-1] if is_finished else sequence,
+                score=normalised_score(float(total_log_prob[row]), length, length_penalty),
+                log_prob=float(total_log_prob[row]),
+                finished=is_finished,
+                attention=attention,
+            )
+        )
+    return results
+
+
+@torch.no_grad()
+def beam_search(
+    decoder: StepDecoder,
+    batch_size: int,
+    sos: int,
+    eos: int,
+    beam_width: int,
+    max_length: int,
+    length_penalty: float = 1.0,
+) -> list[Hypothesis]:
+    """Keep the `beam_width` best partial sequences per row; return each row's best finished hypothesis.
+
+    Every step scores all beam x vocabulary extensions and looks at the best 2 x beam_width: those that end
+    with `eos` (and rank within the best beam_width) are set aside as finished, the best beam_width that do
+    not end become the next beams. A row stops when it has beam_width finished hypotheses; at `max_length`
+    its open beams count as (unfinished) candidates too. With beam_width 1 this is exactly greedy search.
+    """
+    if beam_width < 1:
+        raise ValueError("beam_width must be at least 1.")
+    rows = batch_size * beam_width
+    state = decoder.start()
+    device = _device_of(state)
+    state = decoder.reorder(state, torch.arange(batch_size, device=device).repeat_interleave(beam_width))
+    previous = torch.full((rows,), sos, dtype=torch.long)
+    # Only the first beam of each row is live at the start, so the k copies do not fill the beam with duplicates.
+    beam_log_probs = torch.full((batch_size, beam_width), float("-inf"))
+    beam_log_probs[:, 0] = 0.0
+    history = torch.zeros(rows, 0, dtype=torch.long)  # tokens so far, per beam
+    attention_history: torch.Tensor | None = None  # (rows, steps, source positions)
+    finished: list[list[tuple[float, float, list[int], torch.Tensor | None]]] = [[] for _ in range(batch_size)]
+    done = [False] * batch_size
+
+    for step in range(max_length):
+        log_probs, state, attention = decoder.step(previous.to(device), state)
+        log_probs = log_probs.float().cpu()
+        vocab = log_probs.shape[-1]
+        if attention is not None:
+            attention = attention.float().cpu()
+            attention_history = (
+                attention[:, None] if attention_history is None else torch.cat([attention_history, attention[:, None]], 1)
+            )
+        candidates = (beam_log_probs[:, :, None] + log_probs.view(batch_size, beam_width, vocab)).view(batch_size, -1)
+        top_log_probs, top_indices = candidates.topk(min(2 * beam_width, candidates.shape[1]), dim=1)  # (batch, 2k)
+        top_beams, top_tokens = top_indices // vocab, top_indices % vocab
+        length = step + 1
+
+        next_rows, next_tokens, next_log_probs = [], [], []
+        for row in range(batch_size):
+            kept = 0
+            for rank in range(top_tokens.shape[1]):
+                log_prob = float(top_log_probs[row, rank])
+                beam, token = int(top_beams[row, rank]), int(top_tokens[row, rank])
+                source_row = row * beam_width + beam
+                if token == eos or log_prob == float("-inf"):
+                    if token == eos and rank < beam_width and not done[row] and log_prob > float("-inf"):
+                        weights = attention_history[source_row] if attention_history is not None else None
+                        finished[row].append(
+                            (normalised_score(log_prob, length, length_penalty), log_prob, history[source_row].tolist(), weights)
+                        )
+                    continue
+                if kept < beam_width:
+                    next_rows.append(source_row)
+                    next_tokens.append(token)
+                    next_log_probs.append(log_prob)
+                    kept += 1
+            while kept < beam_width:  # a tiny vocabulary can leave fewer live extensions than beams
+                next_rows.append(row * beam_width)
+                next_tokens.append(eos)
+                next_log_probs.append(float("-inf"))
+                kept += 1
+            if len(finished[row]) >= beam_width:
+                done[row] = True
+        if all(done):
+            break
+        indices = torch.tensor(next_rows)
+        previous = torch.tensor(next_tokens)
+        beam_log_probs = torch.tensor(next_log_probs).view(batch_size, beam_width)
+        history = torch.cat([history[indices], previous[:, None]], dim=1)
+        if attention_history is not None:
+            attention_history = attention_history[indices]
+        state = decoder.reorder(state, indices.to(device))
+
+    results = []
+    for row in range(batch_size):
+        candidates = [(score, log_prob, tokens, weights, True) for score, log_prob, tokens, weights in finished[row]]
+        if not done[row]:  # ran out of steps: open beams compete too
+            for beam in range(beam_width):
+                log_prob = float(beam_log_probs[row, beam])
+                if log_prob > float("-inf"):
+                    source_row = row * beam_width + beam
+                    weights = attention_history[source_row] if attention_history is not None else None
+                    candidates.append(
+                        (normalised_score(log_prob, history.shape[1], length_penalty), log_prob,
+                         history[source_row].tolist(), weights, False)
+                    )
+        score, log_prob, tokens, weights, is_finished = max(candidates, key=lambda candidate: candidate[0])
+        results.append(Hypothesis(tokens, score, log_prob, is_finished, weights))
+    return results
+
+
+def search(
+    decoder: StepDecoder,
+    batch_size: int,
+    sos: int,
+    eos: int,
+    max_length: int,
+    beam_width: int = 1,
+    length_penalty: float = 1.0,
+) -> list[Hypothesis]:
+    """Greedy search for beam_width 1, beam search otherwise."""
+    if beam_width <= 1:
+        return greedy_search(decoder, batch_size, sos, eos, max_length, length_penalty)
+    return beam_search(decoder, batch_size, sos, eos, beam_width, max_length, length_penalty)
+
+
+def _device_of(state) -> torch.device:
+    """The device the decoder works on, found from the first tensor in its state."""
+    stack = [state]
+    while stack:
+        item = stack.pop()
+        if torch.is_tensor(item):
+            return item.device
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return torch.device("cpu")

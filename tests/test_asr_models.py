@@ -1,0 +1,171 @@
+"""The speech recognizers: shapes, masks, step-by-step decoding equal to teacher forcing, learning, checkpoints, CLI."""
+import io
+import json
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from core import cli, paths
+from core.asr import TrainRecipe, batch_loss, split_on_silence, transcribe_audio, warmup_then_linear_decay
+from core.checkpoints import load_model, save_checkpoint
+from core.data import asr_text
+from core.decoding import beam_search, greedy_search
+from core.models import MODEL_MODULES, architecture_of
+from core.models.asr import SpeechRecognizer, SpeechRecognizerConfig
+
+DECODERS = ["lstm", "transformer"]
+
+
+def tiny(decoder: str, **overrides) -> SpeechRecognizer:
+    torch.manual_seed(0)
+    config = SpeechRecognizerConfig(decoder=decoder, d_model=32, n_heads=2, mlp_size=64, encoder_layers=1, **overrides)
+    return SpeechRecognizer(config)
+
+
+def test_homework_sizes_and_registration():
+    model = SpeechRecognizer(SpeechRecognizerConfig(decoder="transformer"))
+    assert MODEL_MODULES["SpeechRecognizer"] == "core.models.asr"
+    assert model.encoder.conv1.in_channels == 80 and model.encoder.conv1.out_channels == 200
+    assert model.encoder.conv2.stride == (2,) and len(model.encoder.blocks) == 2
+    assert model.decoder.positions.shape == (98, 200) and model.decoder.output.out_features == 35
+    assert not any(isinstance(m, torch.nn.MultiheadAttention) for m in model.modules())
+    assert sum(p.numel() for p in model.parameters()) < 2_000_000  # < 10 MB of float32 weights
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_shapes_and_cross_attention_weights(decoder):
+    model = tiny(decoder).eval()
+    features, lengths = torch.randn(3, 41, 80), torch.tensor([41, 30, 7])
+    logits, cross = model(features, lengths, torch.randint(0, 35, (3, 6)))
+    assert logits.shape == (3, 6, 35)
+    weights = cross[-1]
+    assert weights.shape == (3, 2, 6, 21)  # (batch, heads, steps, frames after the stride-2 convolution)
+    assert torch.allclose(weights.sum(-1), torch.ones(3, 2, 6), atol=1e-5)
+    assert torch.all(weights[2, :, :, 4:] == 0)  # 7 frames -> 4 encoder positions; padding gets no attention
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_padding_does_not_change_a_clip(decoder):
+    model = tiny(decoder).eval()
+    clip, tokens = torch.randn(1, 25, 80), torch.randint(0, 35, (1, 5))
+    alone, _ = model(clip, torch.tensor([25]), tokens)
+    padded = torch.cat([clip, torch.randn(1, 15, 80)], dim=1)
+    with_padding, _ = model(padded, torch.tensor([25]), tokens)
+    assert torch.allclose(alone, with_padding, atol=1e-5)
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_step_decoding_equals_teacher_forcing(decoder):
+    model = tiny(decoder).eval()
+    features, lengths = torch.randn(2, 30, 80), torch.tensor([30, 22])
+    tokens = torch.randint(0, 35, (2, 8))
+    logits, _ = model(features, lengths, tokens)
+    step_decoder = model.step_decoder(features, lengths)
+    state, outputs = step_decoder.start(), []
+    for position in range(8):
+        log_probs, state, attention = step_decoder.step(tokens[:, position], state)
+        outputs.append(log_probs)
+        assert attention.shape == (2, 15)
+    assert torch.allclose(torch.stack(outputs, 1), torch.log_softmax(logits, -1), atol=1e-5)
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_beam_of_one_is_greedy_and_results_carry_attention(decoder):
+    model = tiny(decoder).eval()
+    features, lengths = torch.randn(2, 30, 80), torch.tensor([30, 18])
+    greedy = greedy_search(model.step_decoder(features, lengths), 2, asr_text.START, asr_text.STOP, 12)
+    beam1 = beam_search(model.step_decoder(features, lengths), 2, asr_text.START, asr_text.STOP, 1, 12)
+    assert [h.tokens for h in greedy] == [h.tokens for h in beam1]
+    beam3 = beam_search(model.step_decoder(features, lengths), 2, asr_text.START, asr_text.STOP, 3, 12)
+    assert all(h.attention.shape[1] == 15 for h in greedy + beam3)
+    assert all(b.score >= g.score - 1e-6 for b, g in zip(beam3, greedy))
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_tiny_model_overfits_one_batch(decoder):
+    torch.manual_seed(1)
+    model = tiny(decoder)
+    texts = ["a cat.", "the dog ran", "hi, bob?"]
+    features = torch.randn(3, 40, 80)
+    batch = {
+        "features": features,
+        "lengths": torch.tensor([40, 36, 30]),
+        "tokens": asr_text.pad_targets([asr_text.encode(text) for text in texts]),
+        "indices": [0, 1, 2],
+    }
+    recipe = TrainRecipe(label_smoothing=0.0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    first = None
+    for _ in range(150):
+        optimizer.zero_grad()
+        loss, _ = batch_loss(model, batch, recipe)
+        loss.backward()
+        optimizer.step()
+        first = first if first is not None else float(loss)
+    assert float(loss) < 0.05 < first
+    model.eval()
+    hypotheses = greedy_search(model.step_decoder(features, batch["lengths"]), 3, asr_text.START, asr_text.STOP, 20)
+    assert [asr_text.decode(h.tokens) for h in hypotheses] == texts
+
+
+def test_learning_rate_shape_follows_the_homework():
+    recipe = TrainRecipe(epochs=5, warmup_epochs=2)
+    optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+    scheduler = warmup_then_linear_decay(optimizer, batches_per_epoch=10, recipe=recipe)
+    rates = []
+    for _ in range(50):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert rates[0] == pytest.approx(1e-5) and rates[20] == pytest.approx(1e-3)
+    assert rates[-1] < 1e-4 and max(rates) == pytest.approx(1e-3)
+    assert scheduler.step_every_batch
+
+
+def test_split_on_silence_keeps_chunks_short():
+    rate = 16_000
+    tone = 0.3 * np.sin(2 * np.pi * 300 * np.arange(3 * rate) / rate)
+    pause = np.zeros(rate // 2)
+    audio = np.concatenate([tone, pause] * 6).astype(np.float32)  # 21 s with a pause every 3 s
+    chunks = split_on_silence(audio, max_seconds=8.0)
+    assert len(chunks) >= 3 and all(len(chunk) <= 8 * rate for chunk in chunks)
+    assert sum(len(chunk) for chunk in chunks) >= 18 * rate * 0.95  # no speech dropped
+    assert len(split_on_silence(audio[: 5 * rate], 8.0)) == 1
+
+
+@pytest.fixture()
+def shipped_tiny(tmp_path, monkeypatch):
+    """A tiny untrained model saved as asr/tiny in a temporary checkpoints folder."""
+    monkeypatch.setattr(paths, "CHECKPOINTS", tmp_path)
+    model = tiny("transformer")
+    save_checkpoint(model, {"architecture": architecture_of(model)}, "asr/tiny")
+    return model
+
+
+def test_checkpoint_round_trip_and_transcribe_cli(shipped_tiny, tmp_path, capsys):
+    loaded, card = load_model("asr/tiny")
+    assert card["architecture"]["config"]["decoder"] == "transformer"
+    rate = 44_100
+    stereo = 0.2 * np.random.default_rng(0).standard_normal((int(1.5 * rate), 2)).astype(np.float32)
+    audio_path = tmp_path / "clip.flac"
+    soundfile.write(audio_path, stereo, rate)
+    assert cli.main(["transcribe", str(audio_path), "--model", "asr/tiny", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) >= {"text", "duration_s", "seconds"} and result["duration_s"] == pytest.approx(1.5, abs=0.01)
+    assert set(result["text"]) <= set(asr_text.TOKENS[3:])
+    assert transcribe_audio(loaded, audio_path, beam=3)["chunks"] == 1
+
+
+def test_transcribe_cli_explains_bad_audio(shipped_tiny, tmp_path, capsys):
+    not_audio = tmp_path / "notes.wav"
+    not_audio.write_text("definitely not a recording")
+    assert cli.main(["transcribe", str(not_audio), "--model", "asr/tiny"]) == 2
+    assert "could not be read as audio" in capsys.readouterr().err
+    silent = tmp_path / "silent.wav"
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.zeros(16_000, dtype=np.float32), 16_000, format="WAV")
+    silent.write_bytes(buffer.getvalue())
+    assert cli.main(["transcribe", str(silent), "--model", "asr/tiny"]) == 2
+    assert "silent" in capsys.readouterr().err

@@ -1,0 +1,66 @@
+"""Theory lab page: AppTest for its logic, one browser test that changes the image as a user would."""
+import pytest
+from playwright.sync_api import expect
+from streamlit.testing.v1 import AppTest
+
+from core.paths import REPO_ROOT
+from tests.helpers import assert_no_exception, wait_for_app
+
+PAGE = REPO_ROOT / "pages" / "theory.py"
+
+
+def run_page():
+    return AppTest.from_file(str(PAGE), default_timeout=180).run()
+
+
+def metric_values(app) -> dict[str, str]:
+    return {element.label: element.value for element in app.metric}
+
+
+def test_default_page_verifies_both_identities_and_times_attention():
+    app = run_page()
+    assert not app.exception and not app.error
+    values = metric_values(app)
+    assert float(values["max |A·vec(x) − conv(x)|"]) < 1e-9
+    assert float(values["max |attention(Px) − P·attention(x)|"]) < 1e-9
+    assert values["Feature dimension M = Σₙ C(n+D−1, D−1)"] == "165"
+    assert "Measured crossover length L" in values
+    assert len(app.get("plotly_chart")) == 9
+
+
+def test_filter_larger_than_image_shows_an_error_and_the_rest_still_runs():
+    app = run_page()
+    inputs = {element.label: element for element in app.number_input}
+    inputs["M (filter rows)"].set_value(6).run()
+    assert "does not fit" in app.error[0].value
+    assert not app.exception
+    assert "max |attention(Px) − P·attention(x)|" in metric_values(app)
+
+
+def test_lower_order_means_fewer_features_and_a_larger_error():
+    app = run_page()
+    before = float(metric_values(app)["Mean error at K = 3"])
+    sliders = {element.label: element for element in app.slider}
+    sliders["K (McLaurin order)"].set_value(1)
+    app.toggle[0].set_value(False).run()
+    values = metric_values(app)
+    assert values["Feature dimension M = Σₙ C(n+D−1, D−1)"] == "9"
+    assert float(values["Mean error at K = 1"]) > before
+    assert "Measured crossover length L" not in values
+
+
+@pytest.mark.browser
+def test_user_switches_to_a_gradient_image(page, app_url):
+    page.goto(f"{app_url}/theory")
+    page.get_by_text("Measured crossover length L").wait_for(timeout=120_000)
+    wait_for_app(page, timeout_ms=120_000)
+    page.get_by_role("combobox", name="Image").click()
+    page.get_by_role("option", name="gradient").click()
+    expect(page.get_by_label("KMNIST test index")).to_be_disabled(timeout=120_000)
+    wait_for_app(page, timeout_ms=120_000)
+    page.wait_for_timeout(1000)
+    assert page.get_by_role("combobox", name="Image").input_value() == "gradient"
+    assert page.get_by_text("Permuting first or after gives the same output").count() == 1
+    assert page.locator('[data-testid="stPlotlyChart"]').count() == 9
+    assert page.locator('[data-testid="stMetricValue"]').count() == 5
+    assert_no_exception(page)

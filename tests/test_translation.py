@@ -1,0 +1,172 @@
+"""Translation lab core: data and normalisation, the bilinear attention, training protocol, shipped checkpoints, CLI."""
+import json
+
+import pytest
+import torch
+
+from core import paths
+from core import translation
+from core.cli import main
+from core.data import translation as data
+from core.errors import BadInputError
+from core.models.mt import BilinearAttention, Translator, TranslatorConfig
+
+
+@pytest.fixture(scope="module")
+def vocabularies():
+    return data.build_vocabularies(data.load_pairs("train"))
+
+
+def test_splits_have_the_homework_sizes_and_spanish_is_the_source():
+    sizes = {split: len(data.load_pairs(split)) for split in data.SPLITS}
+    assert sizes == {"train": 10_483, "val": 1_000, "test": 1_000}
+    first = data.load_pairs("train")[0]
+    assert first == data.Pair(spanish="tom fue despedido .", english="tom was dismissed .")
+
+
+def test_vocabularies_hold_the_training_characters_after_four_specials(vocabularies):
+    source, target = vocabularies
+    assert len(source) == len(target) == 34  # 30 characters + PAD, SOS, EOS, UNK
+    assert source.tokens[:4] == ["<pad>", "<sos>", "<eos>", "<unk>"]
+    assert source.encode("hola", add_sos=True, add_eos=True)[0] == data.SOS
+    assert source.encode("h3") == [source.index["h"], data.UNK]
+    ids = target.encode("hi .", add_eos=True) + target.encode("junk")
+    assert target.decode(ids) == "hi ."  # decoding stops at the stop token
+
+
+def test_normalise_lowercases_strips_accents_and_reports_each_change(vocabularies):
+    source, _ = vocabularies
+    result = data.normalise("¿Dónde ESTÁ el niño?", source)
+    assert result.text == "donde esta el nino ?"
+    assert result.unknown == []
+    joined = " ".join(result.changes)
+    for reported in ("'¿' removed", "'ó' -> 'o' (accent removed)", "'Á' -> 'a' (lowercased, accent removed)", "'ñ' -> 'n'"):
+        assert reported in joined
+    assert data.normalise("tengo hambre .", source).changes == []  # already in the data's form
+
+
+def test_normalise_names_characters_the_model_never_saw(vocabularies):
+    source, _ = vocabularies
+    result = data.normalise("tengo 3 gatos €", source)
+    assert result.unknown == ["3", "€"]
+    assert source.encode(result.text).count(data.UNK) == 2
+
+
+@pytest.mark.parametrize("text", ["", "   ", "¿¡"])
+def test_empty_input_is_a_user_error(text, vocabularies):
+    with pytest.raises(BadInputError, match="nothing to translate"):
+        data.normalise(text, vocabularies[0])
+
+
+def test_too_long_input_is_a_user_error(vocabularies):
+    with pytest.raises(BadInputError, match="at most 10"):
+        data.normalise("una frase bastante larga .", vocabularies[0], max_characters=10)
+
+
+def test_bilinear_attention_matches_the_formula_and_ignores_padding():
+    torch.manual_seed(0)
+    attention = BilinearAttention(8)
+    queries, states = torch.randn(2, 3, 8), torch.randn(2, 5, 8)
+    mask = torch.tensor([[True] * 5, [True, True, False, False, False]])
+    attended, weights = attention(queries, states, mask)
+    assert attended.shape == (2, 3, 8) and weights.shape == (2, 3, 5)
+    assert torch.allclose(weights.sum(-1), torch.ones(2, 3))
+    assert torch.all(weights[1, :, 2:] == 0)
+    # One cell by hand: s_i = (W_q^T q)^T h_i, p = softmax(s), a = tanh(W_o [q; c] + b)
+    q, h = queries[1, 2], states[1, :2]
+    scores = h @ (attention.linear_in.weight @ q)
+    p = scores.softmax(0)
+    expected = torch.tanh(attention.linear_out(torch.cat([q, p @ h])))
+    assert torch.allclose(weights[1, 2, :2], p, atol=1e-6)
+    assert torch.allclose(attended[1, 2], expected, atol=1e-6)
+
+
+def test_encoder_uses_half_the_hidden_size_per_direction():
+    model = Translator(TranslatorConfig(source_vocab_size=34, target_vocab_size=34, hidden_size=128, attention=False))
+    assert model.encoder.hidden_size == 64 and model.encoder.bidirectional
+    assert model.attention is None
+    ids, lengths = data.pad_batch([[4, 5, 6], [7]])
+    states, mask, (h, c) = model.eval().encode(ids, lengths)
+    assert states.shape == (2, 3, 128) and h.shape == c.shape == (1, 2, 128)
+    assert mask.tolist() == [[True, True, True], [True, False, False]]
+    assert model(ids, lengths, torch.tensor([[1, 4], [1, 5]])).shape == (2, 2, 34)
+
+
+@pytest.fixture
+def tiny_data(monkeypatch, tmp_path):
+    """Train on 96 pairs and score on 20, into temporary runs/ and checkpoints/ folders."""
+    load_pairs = data.load_pairs
+    sizes = {"train": 96, "val": 20, "test": 20}
+    monkeypatch.setattr(data, "load_pairs", lambda split, root=None: load_pairs(split, root)[: sizes[split]])
+    monkeypatch.setattr(paths, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(paths, "CHECKPOINTS", tmp_path / "checkpoints")
+    monkeypatch.setattr(translation, "REPORTED_BEAMS", (1, 2))
+    return tmp_path
+
+
+def test_training_writes_a_card_with_curves_and_resumes(tiny_data):
+    recipe = translation.TrainingRecipe(epochs=2, batch_size=32, seed=3)
+    card = translation.train("tiny", attention=True, recipe=recipe, quiet=True)
+    assert card["name"] == "mt/tiny"
+    assert card["curves"]["epoch"] == [1, 2]
+    assert card["curves"]["train_loss"][1] < card["curves"]["train_loss"][0]
+    assert {"test_error_rate_greedy", "test_exact_matches_beam2", "test_ms_per_sentence_greedy"} <= set(card["metrics"])
+    assert card["dataset"]["splits"] == {"train": 96, "val": 20, "test": 20}
+    assert card["architecture"]["config"]["hidden_size"] == 128
+
+    again = translation.train("tiny", attention=True, recipe=recipe, quiet=True)
+    assert again["curves"] == card["curves"]  # the finished run is picked up from runs/, not trained again
+    assert again["weights"]["sha256"] == card["weights"]["sha256"]
+
+    loaded = translation.load_translator("mt/tiny")
+    result = loaded.translate("Tengo hambre.", beam_width=2)
+    assert result.normalised.text == "tengo hambre ."
+    assert len(result.attention) == len(result.output_tokens)
+    assert all(len(row) == len(result.source_characters) for row in result.attention)
+
+
+# ---- shipped checkpoints -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return {name: translation.load_translator(name) for name in translation.SHIPPED}
+
+
+def test_shipped_models_meet_the_homework_targets(shipped):
+    attention = shipped["mt/spa-eng-attn"].card["metrics"]
+    plain = shipped["mt/spa-eng-noattn"].card["metrics"]
+    assert attention["test_error_rate_greedy"] < 0.3488  # the best student report
+    assert attention["test_error_rate_beam4"] < attention["test_error_rate_greedy"]
+    assert plain["test_error_rate_greedy"] <= 0.50
+    for card in (shipped["mt/spa-eng-attn"].card, shipped["mt/spa-eng-noattn"].card):
+        assert len(card["curves"]["val_error_rate"]) == card["training"]["epochs"] == 50
+        assert card["training"]["learning_rate"] == 0.003 and card["training"]["batch_size"] == 64
+
+
+def test_shipped_cards_reproduce_when_rescored(shipped):
+    """Re-decode the card's example sentences: the checkpoint must give exactly what was recorded."""
+    for loaded in shipped.values():
+        for example in loaded.card["examples"][:6]:
+            assert loaded.translate(example["spanish"]).translation == example["prediction"]
+
+
+def test_evaluate_command_scores_a_slice_of_the_test_split(capsys):
+    assert main(["evaluate", "mt/spa-eng-attn", "--split", "test", "--limit", "40", "--beam", "3", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["sentences"] == 40 and result["beam_width"] == 3
+    assert 0 <= result["error_rate"] < 0.6
+
+
+def test_translate_command_reports_normalisation_and_unknown_characters(capsys):
+    assert main(["translate", "¡Tengo 2 perros!", "--beam", "4", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["normalised"] == "tengo 2 perros !"
+    assert result["unknown_characters"] == ["2"]
+    assert any("'¡' removed" in change for change in result["changes"])
+    assert result["translation"] and result["milliseconds"] > 0
+
+
+def test_translate_command_refuses_empty_input(capsys):
+    assert main(["translate", "  ", "--json"]) == 2
+    assert "nothing to translate" in capsys.readouterr().err
