@@ -29,9 +29,11 @@ $(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
 	$(PY) -m pip install --quiet -r requirements-test.txt
 	touch $@
 
-# Debian packages the tests need: chromium for the browser tests.
+# Debian packages the tests need: chromium for the browser tests, a Japanese font for the hiragana labels,
+# espeak-ng for the speech-synthesis tests.
+TEST_PACKAGES := chromium fonts-ipafont-gothic espeak-ng
 system-test-deps:
-	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+	@dpkg -s $(TEST_PACKAGES) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_PACKAGES); }
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts
@@ -44,3 +46,9 @@ voices:
 	@[ -f $(APT_NONFREE) ] || printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates\nComponents: contrib non-free\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' | $(SUDO) tee $(APT_NONFREE) >/dev/null
 	$(SUDO) apt-get update -qq
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(VOICE_PACKAGES)
+
+# Translation lab: both homework models (50 epochs each, resumable in runs/mt/), then their checkpoints and cards.
+.PHONY: train-mt
+train-mt: $(VENV)/.installed
+	OMP_NUM_THREADS=1 $(PY) -m core train mt --attention
+	OMP_NUM_THREADS=1 $(PY) -m core train mt --no-attention

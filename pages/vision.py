@@ -104,7 +104,7 @@ with parameters_tab:
     st.write(f"Both variants have **{card['trainable_parameters']:,}** trainable parameters: pooling has no weights, "
              "and a stride changes where a filter is applied, not its size.")
     left, right = st.columns([3, 2])
-    left.dataframe(pd.DataFrame(table), hide_index=True)
+    left.dataframe(pd.DataFrame(table).drop(columns="times_conv_parameters"), hide_index=True)
     right.plotly_chart(figures.parameter_figure(table), key="parameters")
     replacement = table[-1]
     st.info(f"A fully connected layer producing the same {models['maxpool'][0].fc1.in_features} features straight from "

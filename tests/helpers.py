@@ -22,3 +22,22 @@ def assert_no_exception(page) -> None:
     """Fail on any exception box the app shows."""
     exceptions = page.locator('[data-testid="stException"]')
     assert exceptions.count() == 0, exceptions.first.inner_text()
+
+
+def lab_page(name: str):
+    """Path of a lab's page script, e.g. lab_page("vision")."""
+    from core.paths import REPO_ROOT
+
+    return REPO_ROOT / "pages" / f"{name}.py"
+
+
+def run_lab(name: str, timeout: float = 120):
+    """Run one lab page under streamlit's AppTest and return the finished app."""
+    from streamlit.testing.v1 import AppTest
+
+    return AppTest.from_file(str(lab_page(name)), default_timeout=timeout).run()
+
+
+def metric_values(app) -> dict[str, str]:
+    """label -> shown value of every st.metric on an AppTest page."""
+    return {element.label: element.value for element in app.metric}

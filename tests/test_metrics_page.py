@@ -1,25 +1,12 @@
 """Metrics lab page: AppTest for its logic, one browser test that loads a preset as a user would."""
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from core import metrics
-from core.paths import REPO_ROOT
-from tests.helpers import assert_no_exception, wait_for_app
-
-
-PAGE = REPO_ROOT / "pages" / "metrics.py"
-
-
-def run_page():
-    return AppTest.from_file(str(PAGE), default_timeout=60).run()
-
-
-def metric_values(app) -> dict[str, str]:
-    return {element.label: element.value for element in app.metric}
+from tests.helpers import assert_no_exception, metric_values, run_lab, wait_for_app
 
 
 def test_page_opens_on_the_speech_example_with_every_score():
-    app = run_page()
+    app = run_lab("metrics", timeout=60)
     assert not app.exception
     assert app.text_area(key="reference").value == metrics.SPEECH_EXAMPLE.reference
     values = metric_values(app)
@@ -32,7 +19,7 @@ def test_page_opens_on_the_speech_example_with_every_score():
 
 
 def test_loading_a_preset_fills_both_boxes_and_rescores():
-    app = run_page()
+    app = run_lab("metrics", timeout=60)
     app.selectbox(key="example").select("reordering (preset)").run()
     assert app.text_area(key="hypothesis").value == "comparatively modern in being."
     values = metric_values(app)
@@ -40,7 +27,7 @@ def test_loading_a_preset_fills_both_boxes_and_rescores():
 
 
 def test_typed_hypothesis_is_scored_and_empty_reference_is_explained():
-    app = run_page()
+    app = run_lab("metrics", timeout=60)
     app.text_area(key="hypothesis").input(metrics.SPEECH_EXAMPLE.reference).run()
     assert metric_values(app)["Levenshtein distance"] == "0"
     app.text_area(key="reference").input("   ").run()

@@ -1,24 +1,12 @@
 """Theory lab page: AppTest for its logic, one browser test that changes the image as a user would."""
 import pytest
 from playwright.sync_api import expect
-from streamlit.testing.v1 import AppTest
 
-from core.paths import REPO_ROOT
-from tests.helpers import assert_no_exception, wait_for_app
-
-PAGE = REPO_ROOT / "pages" / "theory.py"
-
-
-def run_page():
-    return AppTest.from_file(str(PAGE), default_timeout=180).run()
-
-
-def metric_values(app) -> dict[str, str]:
-    return {element.label: element.value for element in app.metric}
+from tests.helpers import assert_no_exception, metric_values, run_lab, wait_for_app
 
 
 def test_default_page_verifies_both_identities_and_times_attention():
-    app = run_page()
+    app = run_lab("theory", timeout=180)
     assert not app.exception and not app.error
     values = metric_values(app)
     assert float(values["max |A·vec(x) − conv(x)|"]) < 1e-9
@@ -29,7 +17,7 @@ def test_default_page_verifies_both_identities_and_times_attention():
 
 
 def test_filter_larger_than_image_shows_an_error_and_the_rest_still_runs():
-    app = run_page()
+    app = run_lab("theory", timeout=180)
     inputs = {element.label: element for element in app.number_input}
     inputs["M (filter rows)"].set_value(6).run()
     assert "does not fit" in app.error[0].value
@@ -38,7 +26,7 @@ def test_filter_larger_than_image_shows_an_error_and_the_rest_still_runs():
 
 
 def test_lower_order_means_fewer_features_and_a_larger_error():
-    app = run_page()
+    app = run_lab("theory", timeout=180)
     before = float(metric_values(app)["Mean error at K = 3"])
     sliders = {element.label: element for element in app.slider}
     sliders["K (McLaurin order)"].set_value(1)
@@ -58,9 +46,9 @@ def test_user_switches_to_a_gradient_image(page, app_url):
     page.get_by_role("option", name="gradient").click()
     expect(page.get_by_label("KMNIST test index")).to_be_disabled(timeout=120_000)
     wait_for_app(page, timeout_ms=120_000)
-    page.wait_for_timeout(1000)
     assert page.get_by_role("combobox", name="Image").input_value() == "gradient"
-    assert page.get_by_text("Permuting first or after gives the same output").count() == 1
-    assert page.locator('[data-testid="stPlotlyChart"]').count() == 9
-    assert page.locator('[data-testid="stMetricValue"]').count() == 5
+    # Elements of the previous run linger while the new one draws: wait for the page to settle.
+    expect(page.get_by_text("Permuting first or after gives the same output")).to_have_count(1, timeout=60_000)
+    expect(page.locator('[data-testid="stPlotlyChart"]')).to_have_count(9, timeout=60_000)
+    expect(page.locator('[data-testid="stMetricValue"]')).to_have_count(5, timeout=60_000)
     assert_no_exception(page)

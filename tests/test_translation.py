@@ -106,7 +106,11 @@ def tiny_data(monkeypatch, tmp_path):
 
 def test_training_writes_a_card_with_curves_and_resumes(tiny_data):
     recipe = translation.TrainingRecipe(epochs=2, batch_size=32, seed=3)
-    card = translation.train("tiny", attention=True, recipe=recipe, quiet=True)
+    partial = translation.train("tiny", attention=True, recipe=recipe, quiet=True, stop_after_epoch=1)
+    assert partial["training"]["epochs_completed"] == 1 and partial["training"]["epochs"] == 2
+    card = translation.train("tiny", attention=True, recipe=recipe, quiet=True)  # resumes the same run
+    assert card["curves"]["train_loss"][0] == partial["curves"]["train_loss"][0]
+    assert card["training"]["epochs_completed"] == 2
     assert card["name"] == "mt/tiny"
     assert card["curves"]["epoch"] == [1, 2]
     assert card["curves"]["train_loss"][1] < card["curves"]["train_loss"][0]

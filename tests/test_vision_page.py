@@ -3,16 +3,13 @@ import io
 
 import pytest
 from PIL import Image
-from streamlit.testing.v1 import AppTest
 
-from core import paths, vision
-from tests.helpers import assert_no_exception, wait_for_app
-
-PAGE = str(paths.REPO_ROOT / "pages" / "vision.py")
+from core import vision
+from tests.helpers import assert_no_exception, run_lab, wait_for_app
 
 
 def _run():
-    return AppTest.from_file(PAGE, default_timeout=120).run()
+    return run_lab("vision")
 
 
 def test_both_variants_predict_the_example_side_by_side():

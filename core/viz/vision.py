@@ -24,7 +24,7 @@ def probabilities_figure(class_names: list[str], probabilities: dict[str, np.nda
 
 
 def activation_maps_figure(pixels: np.ndarray, activations: dict[str, np.ndarray], zmax: float | None = None,
-                           columns: int = 8) -> go.Figure:
+                           columns: int = 4) -> go.Figure:
     """The input, then every channel of conv1 and conv2 after ReLU, all channels on one colour scale.
 
     `zmax` lets two models share the scale so brighter means the same in both.
@@ -38,7 +38,7 @@ def activation_maps_figure(pixels: np.ndarray, activations: dict[str, np.ndarray
             chunk = maps[start:start + columns]
             titles += [f"{name}·{start + index + 1}" for index in range(len(chunk))] + [""] * (columns - len(chunk))
             cells.append(chunk)
-    figure = make_subplots(rows=rows, cols=columns, subplot_titles=titles, horizontal_spacing=0.01, vertical_spacing=0.04)
+    figure = make_subplots(rows=rows, cols=columns, subplot_titles=titles, horizontal_spacing=0.02, vertical_spacing=0.035)
     figure.add_heatmap(z=pixels, row=1, col=1, colorscale="gray", showscale=False,
                        hovertemplate="x %{x}, y %{y}: %{z}<extra>input</extra>")
     top = float(zmax if zmax is not None else max(conv1.max(), conv2.max(), 1e-6))
@@ -47,9 +47,13 @@ def activation_maps_figure(pixels: np.ndarray, activations: dict[str, np.ndarray
             figure.add_heatmap(z=activation_map, row=2 + row_offset, col=column + 1, coloraxis="coloraxis",
                                hovertemplate="x %{x}, y %{y}: %{z:.3f}<extra></extra>")
     figure.update_layout(coloraxis=dict(colorscale="Viridis", cmin=0, cmax=top, colorbar=dict(title="ReLU", len=0.8)),
-                         height=110 * rows + 40, margin=dict(l=10, r=10, t=30, b=10))
-    figure.update_xaxes(showticklabels=False)
-    figure.update_yaxes(showticklabels=False, autorange="reversed", scaleanchor="x", constrain="domain")
+                         height=135 * rows + 40, margin=dict(l=10, r=10, t=30, b=10))
+    figure.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, ticks="")
+    figure.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, ticks="", autorange="reversed")
+    for index in range(1, rows * columns + 1):  # each map square on its own axes
+        suffix = "" if index == 1 else str(index)
+        figure.layout[f"yaxis{suffix}"].update(scaleanchor=f"x{suffix}", constrain="domain")
+        figure.layout[f"xaxis{suffix}"].update(constrain="domain")
     figure.update_annotations(font_size=10)
     return figure
 

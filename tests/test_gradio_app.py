@@ -1,0 +1,158 @@
+"""The Gradio front end: a real `python gradio_app.py` on 127.0.0.1, called through gradio_client and a browser.
+
+Each endpoint is checked against the shipped checkpoints when they exist (the API must give what `core` gives),
+and against the message a visitor reads when they do not (trained speech models may not be shipped yet).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from core import checkpoints, paths, speech_examples, translation, vision
+from tests.conftest import ARTIFACTS, REPO, _free_port
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+START_TIMEOUT_S = 180  # import of torch + gradio on a busy 2-core machine
+
+
+def shipped(name: str) -> bool:
+    return (paths.CHECKPOINTS / f"{name}.json").exists()
+
+
+@pytest.fixture(scope="module")
+def gradio_url():
+    port = _free_port()
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = open(ARTIFACTS / "gradio.log", "w")
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen([sys.executable, "gradio_app.py", "--host", "127.0.0.1", "--port", str(port)],
+                               cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + START_TIMEOUT_S
+    while time.time() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"gradio_app.py exited with {process.returncode}; see {ARTIFACTS / 'gradio.log'}")
+        try:
+            if urllib.request.urlopen(f"{url}/config", timeout=2).status == 200:
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        process.kill()
+        pytest.fail(f"gradio did not answer on {url}; see {ARTIFACTS / 'gradio.log'}")
+    yield url
+    process.terminate()
+    process.wait(timeout=20)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def client(gradio_url):
+    return gradio_client.Client(gradio_url, verbose=False)
+
+
+def test_every_tab_is_a_named_endpoint(client):
+    endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    assert {"/classify", "/transcribe", "/translate"} <= set(endpoints)
+    assert [p["parameter_name"] for p in endpoints["/translate"]["parameters"]] == ["text", "beam"]
+
+
+def test_classify_gives_what_core_gives(client):
+    example = vision.load_examples("kmnist")[0]
+    if not shipped("cnn/kmnist-maxpool"):
+        with pytest.raises(AppError, match="No model card for 'cnn/kmnist-maxpool'"):
+            client.predict(handle_file(str(example["path"])), "cnn/kmnist-maxpool", "auto", api_name="/classify")
+        return
+    label, seen_path, probabilities_plot, activations_plot = client.predict(
+        handle_file(str(example["path"])), "cnn/kmnist-maxpool", "auto", api_name="/classify")
+    from core.data.images import prepare_image
+
+    model, card = checkpoints.load_model("cnn/kmnist-maxpool")
+    expected = vision.classify(model, card, prepare_image(example["path"].read_bytes()))
+    assert label["label"] == expected.label
+    confidences = {item["label"]: item["confidence"] for item in label["confidences"]}
+    assert confidences[expected.label] == pytest.approx(float(expected.probabilities.max()), abs=1e-5)
+    from PIL import Image
+
+    assert Image.open(seen_path).size == (168, 168)
+    assert probabilities_plot["type"] == "plotly" and activations_plot["type"] == "plotly"
+    heatmaps = [trace for trace in json.loads(activations_plot["plot"])["data"] if trace["type"] == "heatmap"]
+    assert len(heatmaps) == 1 + 8 + 16  # the input, then every channel of conv1 and conv2
+
+
+def test_classify_explains_a_file_that_is_not_an_image(client, tmp_path):
+    not_an_image = tmp_path / "notes.png"
+    not_an_image.write_text("this is text, not pixels")
+    with pytest.raises(AppError) as raised:
+        client.predict(handle_file(str(not_an_image)), "cnn/kmnist-maxpool", "auto", api_name="/classify")
+    message = str(raised.value)
+    assert "image" in message.lower() and "Traceback" not in message
+
+
+def test_transcribe_lists_every_recognizer_or_says_none_is_shipped(client):
+    clip = speech_examples.example_path(speech_examples.load_examples()[0])
+    models = checkpoints.list_checkpoints("asr")
+    if not models:
+        with pytest.raises(AppError, match="No speech recognizer is shipped"):
+            client.predict(handle_file(str(clip)), 1, api_name="/transcribe")
+        return
+    table, attention_plot = client.predict(handle_file(str(clip)), 1, api_name="/transcribe")
+    assert sorted(row[0] for row in table["data"]) == models
+    assert all(isinstance(row[1], str) and row[1].strip() for row in table["data"])
+    assert attention_plot["type"] == "plotly"
+
+
+def test_translate_gives_what_core_gives(client):
+    names = [name for name in translation.SHIPPED if shipped(name)]
+    if not names:
+        with pytest.raises(AppError, match="No translator is shipped yet"):
+            client.predict("tengo hambre .", 1, api_name="/translate")
+        return
+    table, attention_plot = client.predict("tengo hambre .", 2, api_name="/translate")
+    expected = {name: translation.load_translator(name).translate("tengo hambre .", 2).translation for name in names}
+    assert {row[0].split(" ")[0]: row[1] for row in table["data"]} == expected
+    if "mt/spa-eng-attn" in names:
+        assert json.loads(attention_plot["plot"])["data"][0]["type"] == "heatmap"
+
+
+def test_translate_refuses_empty_text(client):
+    with pytest.raises(AppError, match="Type a Spanish sentence"):
+        client.predict("   ", 1, api_name="/translate")
+
+
+@pytest.mark.browser
+def test_browser_clicks_through_the_tabs(gradio_url, page):
+    outside = []
+    page.on("request", lambda request: outside.append(request.url)
+            if not request.url.startswith((gradio_url, "data:", "blob:")) else None)
+    page.goto(gradio_url)
+    page.get_by_role("tab", name="Translate").click()
+    page.get_by_role("button", name="Translate", exact=True).click()
+    if shipped("mt/spa-eng-attn"):
+        page.get_by_text("mt/spa-eng-attn: where each English character looked").first.wait_for(timeout=60_000)
+    elif not shipped("mt/spa-eng-noattn"):
+        page.get_by_text("No translator is shipped yet").first.wait_for(timeout=60_000)
+
+    page.get_by_role("tab", name="Transcribe").click()
+    page.get_by_role("button", name="Transcribe", exact=True).click()
+    expected = "Upload or record some speech first." if checkpoints.list_checkpoints("asr") else "No speech recognizer is shipped"
+    page.get_by_text(expected).first.wait_for(timeout=60_000)
+
+    page.get_by_role("tab", name="Classify").click()
+    first = vision.load_examples("kmnist")[0]
+    page.get_by_text(f"{first['class_name']} (test #{first['row']})", exact=True).click()
+    page.get_by_role("button", name="Classify", exact=True).click()
+    if shipped("cnn/kmnist-maxpool"):
+        page.get_by_text("conv2·16").first.wait_for(timeout=60_000)  # the last activation map's title
+    else:
+        page.get_by_text("No model card for 'cnn/kmnist-maxpool'").first.wait_for(timeout=60_000)
+    assert outside == [], f"the page fetched from outside the app: {outside[:5]}"

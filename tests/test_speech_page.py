@@ -1,0 +1,209 @@
+"""Speech lab page: AppTest for its logic on small untrained recognizers, one browser test as a user would use it.
+
+The AppTest tests point core.paths.CHECKPOINTS at a folder of tiny untrained models of the shipped classes, so they
+do not wait for (or depend on) trained checkpoints; the browser test uses whatever checkpoints/asr/ holds.
+"""
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+from streamlit.testing.v1 import AppTest
+
+from core import asr, paths
+from core.checkpoints import list_checkpoints, save_checkpoint
+from core.models import architecture_of
+from core.models.asr import SpeechRecognizer, SpeechRecognizerConfig
+from core.speech_examples import EXAMPLES_DIR, load_examples
+from tests.helpers import assert_no_exception, wait_for_app
+
+PAGE = Path(__file__).resolve().parent.parent / "pages" / "speech.py"
+TINY = {"transformer": "asr/tiny-test-transformer", "lstm": "asr/tiny-test-lstm"}
+
+
+def tiny_recognizer(decoder: str) -> SpeechRecognizer:
+    torch.manual_seed(0)
+    config = SpeechRecognizerConfig(decoder=decoder, d_model=32, n_heads=2, mlp_size=64, encoder_layers=1,
+                                    decoder_layers=2 if decoder == "transformer" else 1)
+    return SpeechRecognizer(config).eval()
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoints(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("checkpoints")
+    for decoder, name in TINY.items():
+        card = {
+            "architecture": architecture_of(tiny_recognizer(decoder)), "task": "asr", "title": f"untrained {decoder}",
+            "training": {"best_epoch": 2, "epochs_done": 3},
+            "curves": {"train_loss": [2.5, 2.0, 1.8], "val_loss": [2.4, 2.1, 2.0],
+                       "val_damerau_levenshtein": [0.2, 0.3, 0.35]},
+            "metrics": {"synthetic_test": {"clips": 10, "loss": 2.0, "jaccard": 0.5, "cosine": 0.6,
+                                           "damerau_levenshtein": 0.3, "cer": 0.7, "wer": 1.0}},
+        }
+        save_checkpoint(tiny_recognizer(decoder), card, name, root=root)
+    return root
+
+
+@pytest.fixture
+def app(tiny_checkpoints, monkeypatch) -> AppTest:
+    monkeypatch.setattr(paths, "CHECKPOINTS", tiny_checkpoints)
+    return AppTest.from_file(str(PAGE), default_timeout=180).run()
+
+
+def wav_bytes(audio: np.ndarray, rate: int = 16_000, subtype: str = "PCM_16", file_format: str = "WAV") -> bytes:
+    buffer = io.BytesIO()
+    soundfile.write(buffer, audio, rate, subtype=subtype, format=file_format)
+    return buffer.getvalue()
+
+
+def speech_like(seconds: float, rate: int = 16_000, seed: int = 0) -> np.ndarray:
+    """Noise bursts with pauses: something a recognizer can chew on, different for every seed."""
+    rng = np.random.default_rng(seed)
+    audio = rng.normal(0, 0.1, int(seconds * rate)).astype(np.float32)
+    envelope = (np.sin(np.linspace(0, 6 * np.pi * seconds, audio.size)) > 0).astype(np.float32)
+    return audio * envelope
+
+
+def plotly_count(app: AppTest) -> int:
+    return len(app.get("plotly_chart"))
+
+
+def test_example_is_transcribed_by_every_model_with_scores_and_figures(app):
+    assert not app.exception
+    assert [header.value for header in app.header][:4] == [
+        "1 · Audio", "2 · Every model, greedy and beam search", "3 · Where each decoder listened",
+        "4 · Training and test results"]
+    assert len(app.code) == 4  # two models x (greedy, beam 4)
+    timings = [markdown.value for markdown in app.markdown if markdown.value.startswith("**greedy** ·")]
+    assert len(timings) == 2 and all(value.endswith(" s") for value in timings)
+    scores = app.dataframe[0].value
+    assert scores.shape == (6, 4)
+    assert "Damerau-Levenshtein on homework tokens" in scores.index and "WER (jiwer)" in scores.index
+    # waveform, spectrogram, two alignments, per model its cross-attention under the spectrogram, one self-attention,
+    # and the training curves
+    assert plotly_count(app) == 2 + 2 + 2 + 1 + 1
+    results = app.dataframe[1].value
+    assert any(model.startswith("student report") for model in results["model"])
+    assert any(model.startswith("Glassbox, transformer decoder") for model in results["model"])
+
+
+def test_page_explains_the_diagonal_and_offers_every_head(app):
+    assert any("diagonal" in info.value for info in app.info)
+    options = app.selectbox(key=f"heads-{TINY['transformer']}").options
+    assert options == ["average of all layers and heads", "layer 1, average of the heads", "layer 1, head 1",
+                       "layer 1, head 2", "layer 2, average of the heads", "layer 2, head 1", "layer 2, head 2"]
+    assert app.selectbox(key=f"heads-{TINY['lstm']}").options == ["average of the heads", "layer 1, head 1",
+                                                                   "layer 1, head 2"]
+
+
+def test_heads_and_steps_do_not_rerun_the_models(app, monkeypatch):
+    calls = []
+    original = asr.transcribe_with_attention
+    monkeypatch.setattr(asr, "transcribe_with_attention", lambda *args, **kwargs: calls.append(1) or original(*args, **kwargs))
+    app.radio(key="source").set_value("the microphone").run()
+    app.audio_input[0].set_value(("t.wav", wav_bytes(speech_like(2.0, seed=11)), "audio/wav")).run()
+    assert not app.exception and len(calls) == 4  # a new recording: 2 models x 2 decodings
+    app.slider(key=f"step-{TINY['transformer']}").set_value(3).run()
+    app.selectbox(key=f"heads-{TINY['transformer']}").set_value(app.selectbox(key=f"heads-{TINY['transformer']}").options[3]).run()
+    app.radio(key="inspect_decoding").set_value("beam 4").run()
+    assert not app.exception and len(calls) == 4
+    app.slider(key="beam").set_value(3).run()
+    assert len(calls) == 6  # a new beam width decodes again (greedy is reused)
+
+
+def test_stereo_upload_at_another_rate_is_folded_and_resampled(app):
+    app.radio(key="source").set_value("a file").run()
+    stereo = np.stack([speech_like(1.5, 44_100, seed=3), speech_like(1.5, 44_100, seed=4)], axis=1)
+    app.file_uploader[0].set_value(("stereo.flac", wav_bytes(stereo, 44_100, file_format="FLAC"), "audio/flac")).run()
+    assert not app.exception and not app.error
+    assert any("1.50 s, resampled to 16 kHz mono" in caption.value for caption in app.caption)
+    assert len(app.code) == 4
+    assert "Against the reference" not in [subheader.value for subheader in app.subheader]
+
+
+def test_typed_reference_is_scored_for_an_upload(app):
+    app.radio(key="source").set_value("a file").run()
+    app.file_uploader[0].set_value(("noise.wav", wav_bytes(speech_like(1.0, seed=5)), "audio/wav")).run()
+    app.text_input(key="reference-own").set_value("Hello, World!").run()
+    assert "Against the reference" in [subheader.value for subheader in app.subheader]
+    assert any("“hello, world”" in caption.value for caption in app.caption)
+
+
+BAD_AUDIO = {
+    "empty": (b"", "empty"),
+    "corrupt": (b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(range(256)) * 4, "could not be read as audio"),
+    "silent": (wav_bytes(np.zeros(16_000, dtype=np.float32)), "silent"),
+    "too long": (wav_bytes(speech_like(asr.LAB_MAX_SECONDS + 2, 8_000), 8_000), "the limit is 30 s"),
+    "not audio": (b"%PDF-1.4 this is a document, not a recording\n" * 50, "could not be read as audio"),
+}
+
+
+@pytest.mark.parametrize("kind", list(BAD_AUDIO))
+def test_bad_uploads_show_a_message_and_the_page_stays_usable(app, kind):
+    payload, message = BAD_AUDIO[kind]
+    app.radio(key="source").set_value("a file").run()
+    app.file_uploader[0].set_value((f"{kind.replace(' ', '-')}.wav", payload, "audio/wav")).run()
+    assert not app.exception
+    assert len(app.error) == 1 and "This audio cannot be used" in app.error[0].value and message in app.error[0].value
+    assert "4 · Training and test results" in [header.value for header in app.header]
+    app.radio(key="source").set_value("an example").run()  # and back to a working clip
+    assert not app.exception and not app.error and len(app.code) == 4
+
+
+def test_without_checkpoints_the_page_says_how_to_get_them(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "CHECKPOINTS", tmp_path)
+    app = AppTest.from_file(str(PAGE), default_timeout=120).run()
+    assert not app.exception
+    assert any("No speech recognizer checkpoint" in warning.value for warning in app.warning)
+    assert plotly_count(app) == 2  # the audio is still shown: waveform and spectrogram
+    assert len(app.code) == 0
+
+
+def test_shipped_examples_have_references_and_stay_small():
+    examples = load_examples()
+    assert {example.kind for example in examples} == {"real", "synthesized"}
+    assert all(example.text.strip() for example in examples)
+    total = sum((EXAMPLES_DIR / example.file).stat().st_size for example in examples)
+    assert total < 3_000_000
+
+
+@pytest.mark.browser
+def test_user_picks_an_example_then_uploads_a_clip_and_a_corrupt_file(page, app_url, tmp_path):
+    page.goto(f"{app_url}/speech")
+    wait_for_app(page, "1 · Audio", timeout_ms=180_000)
+    assert_no_exception(page)
+    corrupt = tmp_path / "corrupt.wav"
+    corrupt.write_bytes(BAD_AUDIO["corrupt"][0])
+    if not list_checkpoints("asr"):
+        page.get_by_text("No speech recognizer checkpoint").first.wait_for()
+    else:
+        examples = load_examples()
+        page.get_by_test_id("stSelectbox").first.click()
+        page.get_by_role("option", name=examples[-1].label).click()
+        wait_for_app(page, "Where each decoder listened", timeout_ms=300_000)
+        assert_no_exception(page)
+        assert page.get_by_test_id("stCode").count() >= 4  # every model, greedy and beam
+        assert page.locator(".js-plotly-plot").count() >= 6  # waveform, spectrogram, alignments, heatmaps
+        page.get_by_text("beam 4").last.click()  # inspect the beam-search decode
+        wait_for_app(page, "Where each decoder listened", timeout_ms=300_000)
+        assert_no_exception(page)
+
+        page.get_by_text("a file").first.click()
+        wait_for_app(page)
+        page.locator('input[type="file"]').set_input_files(str(EXAMPLES_DIR / "LJ001-0004.flac"))
+        page.wait_for_timeout(1_000)
+        wait_for_app(page, "Where each decoder listened", timeout_ms=300_000)
+        assert page.get_by_text("Against the reference").count() == 0  # an upload has no reference until one is typed
+        reference = page.get_by_label("Reference transcript (to score against; leave empty to skip)")
+        reference.fill("produced the block books, which were the immediate predecessors of the true printed book,")
+        reference.press("Enter")
+        wait_for_app(page, "Against the reference", timeout_ms=300_000)
+        assert_no_exception(page)
+        assert page.get_by_text("Damerau-Levenshtein on homework tokens").count() >= 1
+    page.get_by_text("a file").first.click()
+    wait_for_app(page)
+    page.locator('input[type="file"]').set_input_files(str(corrupt))
+    wait_for_app(page, "This audio cannot be used", timeout_ms=120_000)
+    assert_no_exception(page)
