@@ -52,3 +52,10 @@ voices:
 train-mt: $(VENV)/.installed
 	OMP_NUM_THREADS=1 $(PY) -m core train mt --attention
 	OMP_NUM_THREADS=1 $(PY) -m core train mt --no-attention
+
+# Issue 8: the Gradio front end on http://127.0.0.1:7860, and checkpoints/README.md regenerated from the JSON cards.
+.PHONY: gradio cards
+gradio: $(VENV)/.installed
+	$(PY) gradio_app.py --port 7860
+cards: $(VENV)/.installed
+	$(PY) -m core cards

@@ -9,6 +9,7 @@ LABS = [
     st.Page("pages/metrics.py", title="Metrics lab", icon=":material/rule:", url_path="metrics"),
     st.Page("pages/theory.py", title="Theory lab", icon=":material/functions:", url_path="theory"),
     st.Page("pages/translation.py", title="Translation lab", icon=":material/translate:", url_path="translation"),
+    st.Page("pages/speech.py", title="Speech lab", icon=":material/mic:", url_path="speech"),
 ]
 
 st.navigation(LABS).run()

@@ -225,31 +225,38 @@ def transcribe_audio(model, audio_source, beam: int = 1, max_chunk_seconds: floa
 
 
 def split_on_silence(audio, max_seconds: float, sample_rate: int = FEATURES.sample_rate) -> list:
-    """Chunks of at most `max_seconds`, cut in the quietest places (librosa's non-silent intervals, merged greedily)."""
+    """Chunks of at most `max_seconds`, cut in the quietest places (see `silence_chunk_spans`)."""
+    return [audio[start:end] for start, end in silence_chunk_spans(audio, max_seconds, sample_rate)]
+
+
+def silence_chunk_spans(audio, max_seconds: float, sample_rate: int = FEATURES.sample_rate) -> list[tuple[int, int]]:
+    """(start, end) sample spans of at most `max_seconds`, cut in the quietest places (librosa's non-silent
+    intervals, merged greedily); spans rather than arrays, so the Speech lab can place each chunk in time."""
     limit = int(max_seconds * sample_rate)
     if len(audio) <= limit:
-        return [audio]
+        return [(0, len(audio))]
     import librosa
 
     intervals = librosa.effects.split(audio, top_db=35, frame_length=1024, hop_length=256)
-    chunks, start, end = [], None, None
+    spans, start, end = [], None, None
     for interval_start, interval_end in intervals:
+        interval_start, interval_end = int(interval_start), int(interval_end)
         while interval_end - interval_start > limit:  # one long stretch with no pause: cut it hard
             if start is not None:
-                chunks.append(audio[start:end])
+                spans.append((start, end))
                 start = None
-            chunks.append(audio[interval_start : interval_start + limit])
+            spans.append((interval_start, interval_start + limit))
             interval_start += limit
         if start is None:
             start, end = interval_start, interval_end
         elif interval_end - start <= limit:
             end = interval_end
         else:
-            chunks.append(audio[start:end])
+            spans.append((start, end))
             start, end = interval_start, interval_end
     if start is not None:
-        chunks.append(audio[start:end])
-    return [chunk for chunk in chunks if len(chunk) > sample_rate // 10] or [audio[:limit]]
+        spans.append((start, end))
+    return [(start, end) for start, end in spans if end - start > sample_rate // 10] or [(0, min(len(audio), limit))]
 
 
 def recipe_dict(recipe: TrainRecipe) -> dict:
@@ -272,9 +279,10 @@ def train_recognizer(name: str, config, recipe: TrainRecipe, corpus_root: Path, 
 
     def evaluate(trained) -> dict:
         metrics = score(trained, val_set, recipe)
-        return {f"val_{key}": value for key, value in metrics.items() if isinstance(value, float)}
+        # The corpus may grow between resumed sessions (synthesis runs beside training): log what this epoch saw.
+        return {"train_clips": len(train_set), **{f"val_{key}": value for key, value in metrics.items() if isinstance(value, float)}}
 
-    run_config = {"config": asdict(config), "recipe": asdict(recipe), "train_clips": len(train_set), "features": asdict(FEATURES)}
+    run_config = {"config": asdict(config), "recipe": asdict(recipe), "features": asdict(FEATURES)}
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     if not (Path(run_dir) / "state.json").exists():  # a resume keeps the config it started with
         (Path(run_dir) / "config.json").write_text(json.dumps(run_config, indent=1))
@@ -335,7 +343,7 @@ def export_checkpoint(name: str, run_dir: Path, corpus_root: Path = SYNTH_CORPUS
             "name": "LJ Speech 1.1 transcripts spoken by Debian TTS voices (synth-ljspeech)",
             "source": "metadata.csv of LJ Speech 1.1 (public domain); audio synthesized by `python -m core data synth-ljspeech`",
             "splits": {split: stop - start for split, (start, stop) in HOMEWORK_SPLITS.items()},
-            "train_clips_used": recipe_seen["train_clips"],
+            "train_clips_per_epoch": [record.get("train_clips") for record in history],
             "voices": voices_used,
             "held_out_of_train": held_out,
             "real_clips": "100 real LJ Speech recordings (LJ001-0001…0100), evaluation only",
@@ -351,14 +359,15 @@ def export_checkpoint(name: str, run_dir: Path, corpus_root: Path = SYNTH_CORPUS
             "how_to_resume": (
                 f"python -m core train asr --decoder {decoder} --name {name} --epochs {recipe.epochs} "
                 f"--batch-size {recipe.batch_size} --encoder-layers {model.config.encoder_layers} --threads 1 "
-                f"(continues after epoch {len(history)} from {run_dir}; that folder is not committed)"
+                + (f"--limit-train {recipe.limit_train} " if recipe.limit_train else "")
+                + f"--run-dir {run_dir} (continues after epoch {len(history)}; the run folder is not committed)"
             ),
             "size_note": (
                 "Homework sizes (hidden 200, 2 heads, MLP 400) with 2 encoder blocks, as the homework notebook "
                 "trained: about 1.4 M parameters, a CPU epoch over 9,825 clips takes minutes, not hours."
             ),
         },
-        "curves": {key: [record.get(key) for record in history] for key in history[0] if key != "epoch"},
+        "curves": {key: [record.get(key) for record in history] for key in history[0] if key not in ("epoch", "train_clips")},
         "best_validation": {key: value for key, value in best.items() if key.startswith("val_")},
     }
     if evaluate:
@@ -405,3 +414,139 @@ def _previous_card(name: str) -> dict:
         return read_card(f"asr/{name}")
     except Exception:
         return {}
+
+
+# --- The Speech lab's view of one transcription: every attention map, placed in time ------------------------------
+
+LAB_MAX_SECONDS = 30.0  # the Speech lab refuses longer audio: every model decodes each 8 s chunk, greedy and beam
+
+
+@dataclass
+class ChunkAttention:
+    """What one decoder attended to while writing one chunk; times are seconds from the start of the recording."""
+
+    start_s: float
+    end_s: float
+    text: str
+    output_labels: list[str]  # the characters written, then `>` when the decoder stopped by itself
+    input_labels: list[str]  # what the decoder read at each step: `<`, then the characters written
+    cross_attention: "np.ndarray"  # (layers, heads, outputs, encoder frames)
+    self_attention: "np.ndarray | None"  # (layers, heads, outputs, outputs); None for the LSTM decoder
+    frame_seconds: float  # time between encoder frames: the encoder halves the 100 feature frames per second
+
+    def frame_times(self) -> list[float]:
+        """Centre of each encoder frame, in seconds from the start of the recording."""
+        return [self.start_s + frame * self.frame_seconds for frame in range(self.cross_attention.shape[-1])]
+
+
+@dataclass
+class InspectedTranscription:
+    text: str
+    seconds: float  # features + encoder + search over all chunks: the time the transcript took, not the inspection
+    beam: int
+    chunks: list[ChunkAttention]
+
+
+@torch.no_grad()
+def transcribe_with_attention(model, audio, beam: int = 1, max_chunk_seconds: float = 8.0) -> InspectedTranscription:
+    """Transcribe 16 kHz audio as `transcribe_audio` does, then collect every attention map of each chunk.
+
+    The search keeps only the last block's head-averaged cross-attention, so each hypothesis is read once more
+    with teacher forcing: the same computation, now returning every layer and head (and the transformer's
+    masked self-attention).
+    """
+    spans = silence_chunk_spans(audio, max_chunk_seconds)  # shared by every model: not part of any model's time
+    started = time.perf_counter()
+    features = [log_mel(audio[start:end]) for start, end in spans]
+    batch, lengths = pad_features(features)
+    hypotheses = transcribe_batch(model, batch, lengths, beam)
+    seconds = time.perf_counter() - started
+    rate = FEATURES.sample_rate
+    chunks = [
+        _chunk_attention(model, chunk_features, hypothesis, start / rate, end / rate)
+        for chunk_features, hypothesis, (start, end) in zip(features, hypotheses, spans)
+    ]
+    return InspectedTranscription(" ".join(chunk.text for chunk in chunks).strip(), seconds, beam, chunks)
+
+
+def _chunk_attention(model, features: torch.Tensor, hypothesis, start_s: float, end_s: float) -> ChunkAttention:
+    """Teacher-forced pass over one hypothesis: inputs `<` c1 … predict outputs c1 … `>`."""
+    from core.models.attention import padding_mask
+
+    device = next(model.parameters()).device
+    outputs = hypothesis.tokens + ([asr_text.STOP] if hypothesis.finished else [])
+    inputs = ([asr_text.START] + outputs)[:-1] or [asr_text.START]
+    memory, memory_lengths, _ = model.encoder(features[None].to(device), torch.tensor([features.shape[0]], device=device))
+    self_weights = []
+    # The decoders return their cross-attention; the transformer's self-attention is read off its blocks.
+    hooks = [
+        block.self_attention.register_forward_hook(lambda module, args, result: self_weights.append(result[1]))
+        for block in getattr(model.decoder, "blocks", [])
+        if block.self_attention is not None
+    ]
+    try:
+        _, cross_weights = model.decoder(
+            torch.tensor([inputs], device=device), memory, padding_mask(memory_lengths, memory.shape[1])
+        )
+    finally:
+        for hook in hooks:
+            hook.remove()
+    cross = torch.stack([weights[0] for weights in cross_weights]).float().cpu().numpy()  # (layers, heads, outputs, frames')
+    self_attention = torch.stack([weights[0] for weights in self_weights]).float().cpu().numpy() if self_weights else None
+    hop_seconds = FEATURES.hop_length / FEATURES.sample_rate
+    return ChunkAttention(
+        start_s=start_s,
+        end_s=end_s,
+        text=asr_text.decode(hypothesis.tokens),
+        output_labels=[asr_text.TOKENS[token] for token in outputs],
+        input_labels=[asr_text.TOKENS[token] for token in inputs],
+        cross_attention=cross,
+        self_attention=self_attention,
+        frame_seconds=2 * hop_seconds,
+    )
+
+
+LAB_SCORES = ["tokens_jaccard", "tokens_cosine", "tokens_damerau_levenshtein", "levenshtein_distance", "cer", "wer"]
+
+
+def comparable_reference(text: str) -> str:
+    """A reference the models could have written: lowercased, characters outside the 35 tokens dropped, spaces single."""
+    kept = "".join(char for char in text.lower() if char in asr_text.INDEX and char not in "<>@#")
+    return " ".join(kept.split())
+
+
+def lab_scores(hypothesis: str, reference: str) -> dict[str, float]:
+    """The Speech lab's scores of one transcript: the homework's three similarities on `<`…`>` token lists (first 97
+    characters, as the homework scored), Levenshtein distance, CER and WER, against `comparable_reference`."""
+    from core.metrics import SCORERS
+
+    reference = comparable_reference(reference)
+    return {key: SCORERS[key](hypothesis, reference) for key in LAB_SCORES}
+
+
+def benchmark(model_names: list[str], clip: Path | None = None, beam: int = 4, repeats: int = 3) -> dict:
+    """Real-time factor of transcribing a ~10 s real LJ clip, greedy and beam, and the key/value-cache speed-up."""
+    from core.checkpoints import load_model
+
+    clip = clip or SHARED_LJSPEECH / "wavs" / "LJ001-0001.wav"  # 9.66 s of real speech
+    audio = load_audio(clip)
+    duration = len(audio) / FEATURES.sample_rate
+    features = log_mel(audio)[None]
+    lengths = torch.tensor([features.shape[1]])
+    results = {"clip": clip.name, "duration_s": round(duration, 3), "threads": torch.get_num_threads(), "models": {}}
+    for name in model_names:
+        model, _ = load_model(name)
+        timings = {}
+        for label, width, use_cache in [("greedy", 1, True), (f"beam{beam}", beam, True), ("greedy_no_cache", 1, False)]:
+            best = float("inf")
+            for _ in range(repeats):
+                started = time.perf_counter()
+                with torch.no_grad():
+                    decoder = model.step_decoder(log_mel(load_audio(clip))[None], lengths, use_cache=use_cache)
+                    hypotheses = search(decoder, 1, asr_text.START, asr_text.STOP, MAX_DECODE_STEPS, beam_width=width)
+                best = min(best, time.perf_counter() - started)
+            timings[label] = {"seconds": round(best, 4), "real_time_factor": round(best / duration, 4),
+                              "text": asr_text.decode(hypotheses[0].tokens)}
+        timings["cache_speedup"] = round(timings["greedy_no_cache"]["seconds"] / timings["greedy"]["seconds"], 2)
+        results["models"][name] = timings
+    return results

@@ -5,6 +5,7 @@
     python -m core train asr --decoder transformer --export-only                        (checkpoint from the run so far)
     python -m core evaluate asr/lj-transformer --split test [--data synth|real|VOICE] [--beam N] [--limit N]
     python -m core transcribe AUDIO [--model asr/lj-transformer] [--beam N] --json
+    python -m core bench asr [--models asr/lj-lstm ...] --json
 """
 from __future__ import annotations
 
@@ -44,6 +45,10 @@ def register(commands) -> None:
 
     commands.evaluators["asr"] = _evaluate
 
+    bench = commands.task("bench", "asr", "Real-time factor of transcribing a 10 s clip, greedy and beam, cache vs none.", _bench)
+    bench.add_argument("--models", nargs="+", default=None, help="checkpoints (default: every asr/ checkpoint)")
+    bench.add_argument("--beam", type=int, default=4)
+
     transcribe = commands.verb("transcribe", "Transcribe an audio file with a shipped speech recognizer.", _transcribe)
     transcribe.add_argument("audio", help="audio file (wav, flac, ogg, mp3, …; any rate, mono or stereo)")
     transcribe.add_argument("--model", default=DEFAULT_MODEL, help=f"checkpoint (default {DEFAULT_MODEL})")
@@ -79,6 +84,7 @@ def _evaluate(args: argparse.Namespace) -> dict:
     from core.asr import load_speech_set, score
     from core.checkpoints import load_model
 
+    torch_single_thread()
     model, card = load_model(args.model, device=args.device)
     data = args.data or "synth"
     if data in ("synth", "real"):
@@ -92,11 +98,30 @@ def _evaluate(args: argparse.Namespace) -> dict:
     return result
 
 
+def _bench(args: argparse.Namespace) -> dict:
+    from core.asr import benchmark
+    from core.checkpoints import list_checkpoints
+
+    torch_single_thread()
+    models = args.models or list_checkpoints("asr")
+    if not models:
+        raise GlassboxError("No asr/ checkpoints to benchmark; train one with `python -m core train asr`.")
+    return benchmark(models, beam=args.beam)
+
+
 def _transcribe(args: argparse.Namespace) -> dict:
     from core.asr import transcribe_audio
     from core.checkpoints import load_model
 
     if args.beam < 1:
         raise GlassboxError("--beam must be at least 1.")
+    torch_single_thread()
     model, _ = load_model(args.model, device=args.device)
     return transcribe_audio(model, Path(args.audio), beam=args.beam)
+
+
+def torch_single_thread() -> None:
+    """Decoding is ~100 tiny steps: one thread avoids thread hand-offs that made it 20× slower on a busy 2-core machine."""
+    import torch
+
+    torch.set_num_threads(1)

@@ -194,7 +194,7 @@ def _monomial_plan(dim: int, order: int) -> list[tuple[torch.Tensor, torch.Tenso
 
 
 def mclaurin_features(x: torch.Tensor, order: int) -> torch.Tensor:
-    """φ(x) with φ(q)ᵀφ(k) = Σ_{n≤K} (qᵀk)ⁿ/n!: the monomial x^a scaled by 1/sqrt(a!) for each multi-index a.
+    """φ(x) with φ(q)ᵀφ(k) = Σ_{n≤K} (qᵀk)ⁿ/n!: each monomial x^a of degree ≤ K, scaled by 1/sqrt(a!).
 
     (qᵀk)ⁿ/n! = Σ_{|a|=n} q^a k^a / a! by the multinomial theorem, so each feature pairs with itself.
     x (..., L, D) -> (..., L, M).

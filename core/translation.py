@@ -74,8 +74,15 @@ def score(model, source_vocab, target_vocab, pairs, beam_width=1, device="cpu") 
 # --- training ------------------------------------------------------------------------------------------------
 
 
-def train(name: str, attention: bool, recipe: TrainingRecipe, device: str = "cpu", quiet: bool = False) -> dict:
-    """Train with the homework recipe through core.train.fit (resumable in runs/mt/<name>), then ship the checkpoint."""
+def train(
+    name: str, attention: bool, recipe: TrainingRecipe, device: str = "cpu", quiet: bool = False,
+    stop_after_epoch: int | None = None,
+) -> dict:
+    """Train with the homework recipe through core.train.fit (resumable in runs/mt/<name>), then ship the checkpoint.
+
+    `stop_after_epoch` ends this call early (a time budget) without changing the run: calling again without it
+    resumes the same run up to `recipe.epochs`. The card records how many epochs were actually trained.
+    """
     train_pairs, val_pairs, test_pairs = (data.load_pairs(split) for split in data.SPLITS)
     if recipe.limit_train:
         train_pairs = train_pairs[: recipe.limit_train]
@@ -100,7 +107,8 @@ def train(name: str, attention: bool, recipe: TrainingRecipe, device: str = "cpu
 
     name = name if "/" in name else f"mt/{name}"
     settings = RunSettings(
-        run_dir=paths.RUNS / name, epochs=recipe.epochs, seed=recipe.seed, device=device,
+        run_dir=paths.RUNS / name, epochs=min(recipe.epochs, stop_after_epoch or recipe.epochs), seed=recipe.seed,
+        device=device,
         best_metric="val_error_rate", best_mode="min", description=name, quiet=quiet,
         fingerprint={"config": asdict(config), "recipe": asdict(recipe)},
     )
@@ -140,10 +148,11 @@ def train(name: str, attention: bool, recipe: TrainingRecipe, device: str = "cpu
             "loss": "cross-entropy on next character, padding ignored (teacher forcing)",
             "dropout": config.dropout,
             "hidden_size": config.hidden_size,
+            "epochs_completed": len(history),
             "weights_from_epoch": best["epoch"],
             "selection": "weights of the epoch with the lowest validation error rate (greedy)",
             "command": f"python -m core train mt --name {name.split('/', 1)[1]} "
-            + ("--attention" if attention else "--no-attention"),
+            + ("--attention" if attention else "--no-attention") + f" --seed {recipe.seed}",
             "device": device,
         },
         "decoding": {"length_penalty": LENGTH_PENALTY, "max_output_length": config.max_output_length},
@@ -214,6 +223,11 @@ def load_translator(name: str = DEFAULT_MODEL, device: str = "cpu") -> LoadedTra
     )
 
 
+def translate(text: str, model: str = DEFAULT_MODEL, beam_width: int = 1, device: str = "cpu") -> Translation:
+    """Load a shipped model and translate one sentence (pages keep the loaded model in their cache instead)."""
+    return load_translator(model, device).translate(text, beam_width)
+
+
 def test_examples(count: int = 8) -> list[data.Pair]:
     """A few test pairs for pages to offer, spread over the split."""
     pairs = data.load_pairs("test")
@@ -233,6 +247,8 @@ def register(commands) -> None:
     parser.add_argument("--batch-size", type=int, default=TrainingRecipe.batch_size)
     parser.add_argument("--seed", type=int, default=TrainingRecipe.seed)
     parser.add_argument("--limit-train", type=int, default=None, help="train on the first N pairs only (smoke tests)")
+    parser.add_argument("--stop-after-epoch", type=int, default=None,
+                        help="stop this call after epoch N and write the checkpoint; rerun without it to finish the run")
     parser.add_argument("--quiet", action="store_true")
 
     parser = commands.verb("translate", "Translate a Spanish sentence with a shipped character-level model.", _translate_command)
@@ -246,13 +262,12 @@ def register(commands) -> None:
 def _train_command(args) -> dict:
     recipe = TrainingRecipe(args.epochs, args.lr, args.batch_size, args.seed, args.limit_train)
     name = args.name or ("spa-eng-attn" if args.attention else "spa-eng-noattn")
-    card = train(name, args.attention, recipe, args.device, args.quiet)
+    card = train(name, args.attention, recipe, args.device, args.quiet, args.stop_after_epoch)
     return {"checkpoint": card["name"], **card["metrics"]}
 
 
 def _translate_command(args) -> dict:
-    translator = load_translator(args.model, args.device)
-    result = translator.translate(args.text, max(args.beam, 1))
+    result = translate(args.text, args.model, max(args.beam, 1), args.device)
     output = {
         "model": result.model,
         "input": result.normalised.original,

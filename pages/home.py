@@ -34,3 +34,13 @@ st.write(
     "rates beside the ones students reported."
 )
 st.page_link("pages/translation.py", label="Open the Translation lab", icon=":material/translate:")
+
+st.subheader("Speech lab")
+st.write(
+    "The homework's speech recognizer, an audio encoder with an LSTM or a transformer character decoder: pick an "
+    "example, upload a file or record yourself, and see every model's transcript side by side (greedy and beam "
+    "search, timed, scored against a reference with a character alignment), the cross-attention of each output "
+    "character over the spectrogram, step by step, the transformer's self-attention, the training curves, and the "
+    "test scores beside the students'."
+)
+st.page_link("pages/speech.py", label="Open the Speech lab", icon=":material/mic:")

@@ -1,4 +1,33 @@
-"""Helpers for browser tests: wait for a Streamlit run to finish, fail on exception boxes."""
+"""Helpers for tests: servers on 127.0.0.1, waiting for Streamlit runs, exception boxes, lab pages."""
+import socket
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+ARTIFACTS = REPO / "test-artifacts"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_http(url: str, process, timeout_s: float, log_path: Path, expect: bytes | None = None) -> float:
+    """Poll `url` until it answers 200 (and `expect`, if given); fail with the log's path. Returns seconds waited."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout_s:
+        if process.poll() is not None:
+            raise AssertionError(f"the server exited with {process.returncode}; see {log_path}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200 and (expect is None or response.read() == expect):
+                    return time.perf_counter() - started
+        except OSError:
+            time.sleep(0.3)
+    process.kill()
+    raise AssertionError(f"{url} did not answer within {timeout_s:.0f} s; see {log_path}")
 
 
 def wait_for_app(page, text: str | None = None, timeout_ms: int = 90_000) -> None:

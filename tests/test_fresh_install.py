@@ -15,12 +15,11 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.request
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import ARTIFACTS, REPO, _free_port
-from tests.helpers import assert_no_exception, wait_for_app
+from tests.helpers import ARTIFACTS, REPO, assert_no_exception, free_port, wait_for_app, wait_for_http
 from tests.test_docker import TORCH_CPU_INDEX, context_files, dockerfile_instructions, pip_install_steps
 
 INSTALL_TIMEOUT_S = 1500
@@ -68,7 +67,7 @@ def test_fresh_venv_serves_every_page(fresh_app, page):
     assert torch_build == ["2.13.0", "None"] or torch_build == ["2.13.0+cpu", "None"]  # a CPU build, never CUDA
 
     command = next(arguments for keyword, arguments in dockerfile_instructions() if keyword == "CMD")
-    port = _free_port()
+    port = free_port()
     arguments = [argument.replace("--server.port=8501", f"--server.port={port}")
                  .replace("--server.address=0.0.0.0", "--server.address=127.0.0.1")
                  for argument in json.loads(command)]
@@ -80,14 +79,7 @@ def test_fresh_venv_serves_every_page(fresh_app, page):
     process = subprocess.Popen(arguments, cwd=fresh_app["app_dir"], env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        while True:
-            assert time.perf_counter() - started < START_TIMEOUT_S, f"no health answer; see {log.name}"
-            assert process.poll() is None, f"streamlit exited with {process.returncode}; see {log.name}"
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.2)
+        wait_for_http(f"{url}/_stcore/health", process, START_TIMEOUT_S, Path(log.name), expect=b"ok")
         healthy_seconds = time.perf_counter() - started
         page.goto(url)
         wait_for_app(page, "Glassbox")

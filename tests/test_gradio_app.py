@@ -9,13 +9,11 @@ import json
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
 
 from core import checkpoints, paths, speech_examples, translation, vision
-from tests.conftest import ARTIFACTS, REPO, _free_port
+from tests.helpers import ARTIFACTS, REPO, free_port, wait_for_http
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import handle_file  # noqa: E402
@@ -30,25 +28,17 @@ def shipped(name: str) -> bool:
 
 @pytest.fixture(scope="module")
 def gradio_url():
-    port = _free_port()
+    port = free_port()
     ARTIFACTS.mkdir(exist_ok=True)
     log = open(ARTIFACTS / "gradio.log", "w")
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen([sys.executable, "gradio_app.py", "--host", "127.0.0.1", "--port", str(port)],
                                cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + START_TIMEOUT_S
-    while time.time() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"gradio_app.py exited with {process.returncode}; see {ARTIFACTS / 'gradio.log'}")
-        try:
-            if urllib.request.urlopen(f"{url}/config", timeout=2).status == 200:
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        process.kill()
-        pytest.fail(f"gradio did not answer on {url}; see {ARTIFACTS / 'gradio.log'}")
+    try:
+        wait_for_http(f"{url}/config", process, START_TIMEOUT_S, ARTIFACTS / "gradio.log")
+    except AssertionError as error:
+        pytest.fail(str(error))
     yield url
     process.terminate()
     process.wait(timeout=20)

@@ -161,6 +161,51 @@ def test_without_checkpoints_the_page_says_how_to_get_them(tmp_path, monkeypatch
     assert len(app.code) == 0
 
 
+def test_inspection_repeats_the_search_attention_and_adds_every_head():
+    from core.asr import transcribe_batch
+    from core.data.audio import log_mel, pad_features
+
+    model, audio = tiny_recognizer("transformer"), speech_like(3.0, seed=1)
+    inspected = asr.transcribe_with_attention(model, audio, beam=1)
+    features, lengths = pad_features([log_mel(audio)])
+    hypothesis = transcribe_batch(model, features, lengths, beam=1)[0]
+    chunk = inspected.chunks[0]
+    assert chunk.cross_attention.shape[:2] == (2, 2) and chunk.self_attention.shape[:2] == (2, 2)
+    assert np.allclose(chunk.cross_attention[-1].mean(axis=0), hypothesis.attention.numpy(), atol=1e-5)
+    assert chunk.text.strip() == inspected.text and len(chunk.output_labels) == len(chunk.input_labels) == chunk.cross_attention.shape[2]
+    assert np.allclose(np.triu(chunk.self_attention[0, 0], k=1), 0)  # the mask hides the future
+    assert inspected.seconds > 0
+
+
+def test_long_recordings_are_chunked_and_each_chunk_placed_in_time():
+    from core.viz.speech import attention_choices, timed_cross_attention
+
+    audio = np.concatenate([speech_like(6.0, seed=2), np.zeros(8_000, np.float32), speech_like(6.0, seed=3)])
+    inspected = asr.transcribe_with_attention(tiny_recognizer("lstm"), audio)
+    assert len(inspected.chunks) == 2 and inspected.chunks[1].start_s > 5.5
+    timed = timed_cross_attention(inspected.chunks, len(audio) / 16_000, attention_choices(1, 2)[0])
+    first_rows = len(inspected.chunks[0].output_labels)
+    second_chunk_start = int(round(inspected.chunks[1].start_s / 0.02))
+    assert timed.weights.shape[0] == first_rows + len(inspected.chunks[1].output_labels)
+    assert timed.weights[first_rows:, :second_chunk_start].sum() == 0  # chunk 2 only attends to its own audio
+    assert np.allclose(timed.weights.sum(axis=1), 1, atol=1e-4)
+
+
+def test_cross_attention_hover_names_the_character_and_the_time():
+    from core.viz.common import attention_heatmap
+
+    figure = attention_heatmap(np.full((2, 3), 1 / 3), ["a", " "], ["0.00 s", "0.02 s", "0.04 s"],
+                               input_title="time (s)", input_positions=[0.0, 0.02, 0.04])
+    trace = figure.data[0]
+    assert list(trace.y) == ["a (step 1)", "␣ (step 2)"] and list(trace.x) == [0.0, 0.02, 0.04]
+    assert "%{y}" in trace.hovertemplate and "%{x:.2f}" in trace.hovertemplate
+
+
+def test_references_are_compared_as_the_models_can_write_them():
+    assert asr.comparable_reference('The "lower-case";  Middle Ages.') == "the lower-case middle ages."
+    assert asr.lab_scores("the lower-case middle ages.", 'The "lower-case"; Middle Ages.')["cer"] == 0
+
+
 def test_shipped_examples_have_references_and_stay_small():
     examples = load_examples()
     assert {example.kind for example in examples} == {"real", "synthesized"}
@@ -189,6 +234,7 @@ def test_user_picks_an_example_then_uploads_a_clip_and_a_corrupt_file(page, app_
         page.get_by_text("beam 4").last.click()  # inspect the beam-search decode
         wait_for_app(page, "Where each decoder listened", timeout_ms=300_000)
         assert_no_exception(page)
+        assert page.get_by_role("radio", name="beam 4").last.is_checked()
 
         page.get_by_text("a file").first.click()
         wait_for_app(page)

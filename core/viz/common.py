@@ -20,36 +20,55 @@ def attention_heatmap(
     output_title: str = "output character",
     highlight_row: int | None = None,
     title: str | None = None,
+    input_positions: list[float] | None = None,
+    zmax: float = 1.0,
+    input_hover_format: str = ".2f",
 ) -> go.Figure:
     """One row per output token (stop token included), one column per input position (characters, frames, times).
 
     Axes are numeric with text ticks, so repeated labels (two spaces, two "a"s) stay separate cells; the hover
     names both the output and the input with the weight. `highlight_row` outlines what one output step attended to.
+    `input_positions` (evenly spaced numbers, e.g. seconds) replace column indices on a plain numeric x axis, so the
+    heatmap can share its x axis with another plot such as a spectrogram; the hover then names the input by its
+    position (`input_hover_format`) and the output by its row's category name, so a long recording sends no per-cell
+    hover text to the browser (a 10 s clip has ~100,000 cells). A lower `zmax` saturates
+    the colour scale, for attention spread over hundreds of audio frames, where no single weight comes near 1.
     """
     weights = np.asarray(weights, dtype=float)  # (outputs, inputs)
     outputs, inputs = weights.shape
     if len(output_labels) != outputs or len(input_labels) != inputs:
         raise ValueError(f"labels ({len(output_labels)} x {len(input_labels)}) do not match weights {weights.shape}.")
-    hover = np.array(
-        [[f"{shown_label(output_labels[row])} (step {row + 1})", f"{shown_label(input_labels[column])} (#{column + 1})"]
-         for row in range(outputs) for column in range(inputs)],
-        dtype=object,
-    ).reshape(outputs, inputs, 2)
+    if input_positions is None:
+        hover = np.array(
+            [[f"{shown_label(output_labels[row])} (step {row + 1})", f"{shown_label(input_labels[column])} (#{column + 1})"]
+             for row in range(outputs) for column in range(inputs)],
+            dtype=object,
+        ).reshape(outputs, inputs, 2)
+        rows = list(range(outputs))
+        hovertemplate = f"{output_title} %{{customdata[0]}}<br>{input_title} %{{customdata[1]}}"
+    else:  # rows are categories named "a (step 3)": the hover reads the name, no per-cell text
+        hover = None
+        rows = [f"{shown_label(label)} (step {row + 1})" for row, label in enumerate(output_labels)]
+        hovertemplate = f"{output_title} %{{y}}<br>{input_title} %{{x:{input_hover_format}}}"
+    x = list(range(inputs)) if input_positions is None else [float(position) for position in input_positions]
+    half_cell = 0.5 if inputs < 2 else (x[-1] - x[0]) / (inputs - 1) / 2
     figure = go.Figure(
         go.Heatmap(
-            z=weights, x=list(range(inputs)), y=list(range(outputs)), customdata=hover,
-            colorscale="Blues", zmin=0, zmax=1, colorbar=dict(title="weight"),
-            hovertemplate=f"{output_title} %{{customdata[0]}}<br>{input_title} %{{customdata[1]}}"
-            "<br>weight %{z:.3f}<extra></extra>",
+            z=weights.astype(np.float32), x=x, y=rows, customdata=hover,
+            colorscale="Blues", zmin=0, zmax=zmax, colorbar=dict(title="weight"),
+            hovertemplate=hovertemplate + "<br>weight %{z:.3f}<extra></extra>",
         )
     )
     if highlight_row is not None and 0 <= highlight_row < outputs:
-        figure.add_shape(type="rect", x0=-0.5, x1=inputs - 0.5, y0=highlight_row - 0.5, y1=highlight_row + 0.5,
-                         line=dict(color="#d62728", width=3))
-    tick_step = max(1, inputs // 40)  # long inputs (audio frames) would crowd the axis
-    figure.update_xaxes(title=input_title, tickmode="array", tickvals=list(range(0, inputs, tick_step)),
-                        ticktext=[shown_label(input_labels[column]) for column in range(0, inputs, tick_step)])
-    figure.update_yaxes(title=output_title, tickmode="array", tickvals=list(range(outputs)),
+        figure.add_shape(type="rect", x0=x[0] - half_cell, x1=x[-1] + half_cell, y0=highlight_row - 0.5,
+                         y1=highlight_row + 0.5, line=dict(color="#d62728", width=3))
+    if input_positions is None:
+        tick_step = max(1, inputs // 40)  # long inputs (audio frames) would crowd the axis
+        figure.update_xaxes(title=input_title, tickmode="array", tickvals=list(range(0, inputs, tick_step)),
+                            ticktext=[shown_label(input_labels[column]) for column in range(0, inputs, tick_step)])
+    else:
+        figure.update_xaxes(title=input_title)
+    figure.update_yaxes(title=output_title, tickmode="array", tickvals=rows,
                         ticktext=[shown_label(label) for label in output_labels], autorange="reversed")
     figure.update_layout(title=title, height=max(260, 60 + 22 * outputs), margin=dict(l=10, r=10, t=40 if title else 10, b=10))
     return figure

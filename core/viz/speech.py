@@ -1,0 +1,162 @@
+"""Figures of the Speech lab: waveform, log-mel spectrogram, and attention placed in time under the spectrogram.
+
+Everything shares one x axis in seconds: feature frame i sits at i × 10 ms, encoder frame j at j × 20 ms from
+its chunk's start (the encoder's second convolution halves the frame rate), so a character's cross-attention
+lines up with the sound it came from.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from core.asr import ChunkAttention
+from core.data.audio import FEATURES
+from core.viz.common import attention_heatmap, shown_label
+
+FRAME_SECONDS = FEATURES.hop_length / FEATURES.sample_rate  # 10 ms between feature frames
+MAX_WAVEFORM_POINTS = 3000  # min/max envelope points drawn; a 30 s clip has 480,000 samples
+
+
+@dataclass(frozen=True)
+class AttentionChoice:
+    """Which attention map to draw: one layer and head, or an average (None = averaged over that axis)."""
+
+    label: str
+    layer: int | None
+    head: int | None
+
+
+def attention_choices(layers: int, heads: int) -> list[AttentionChoice]:
+    """Averaged first, then each layer averaged over heads, then every single head."""
+    choices = [AttentionChoice("average of all layers and heads" if layers > 1 else "average of the heads", None, None)]
+    for layer in range(layers):
+        if layers > 1:
+            choices.append(AttentionChoice(f"layer {layer + 1}, average of the heads", layer, None))
+        choices += [AttentionChoice(f"layer {layer + 1}, head {head + 1}", layer, head) for head in range(heads)]
+    return choices
+
+
+@dataclass
+class TimedAttention:
+    """Cross-attention of a whole recording: every chunk's rows, placed on one grid of encoder frames in time."""
+
+    weights: np.ndarray  # (output characters of all chunks, encoder frames of the whole recording)
+    output_labels: list[str]
+    times: list[float]  # seconds, one per column
+
+
+def timed_cross_attention(chunks: list[ChunkAttention], duration_s: float, choice: AttentionChoice) -> TimedAttention:
+    """Stack the chunks' rows; each chunk's columns go where its audio starts, zero elsewhere."""
+    frame_seconds = chunks[0].frame_seconds
+    columns = int(round(duration_s / frame_seconds)) + 1
+    rows = sum(len(chunk.output_labels) for chunk in chunks)
+    weights = np.zeros((rows, columns))
+    labels, row = [], 0
+    for chunk in chunks:
+        selected = select_heads(chunk.cross_attention, choice)  # (outputs, frames')
+        offset = int(round(chunk.start_s / frame_seconds))
+        width = min(selected.shape[1], columns - offset)
+        weights[row : row + selected.shape[0], offset : offset + width] = selected[:, :width]
+        labels += chunk.output_labels
+        row += selected.shape[0]
+    return TimedAttention(weights, labels, [column * frame_seconds for column in range(columns)])
+
+
+def select_heads(weights: np.ndarray, choice: AttentionChoice) -> np.ndarray:
+    """(layers, heads, queries, keys) -> (queries, keys) for one layer/head or their mean."""
+    chosen = weights if choice.layer is None else weights[choice.layer : choice.layer + 1]
+    chosen = chosen if choice.head is None else chosen[:, choice.head : choice.head + 1]
+    return chosen.mean(axis=(0, 1))
+
+
+def waveform_figure(audio: np.ndarray, sample_rate: int = FEATURES.sample_rate, chunk_starts: list[float] = ()) -> go.Figure:
+    """The waveform as a min/max envelope (every peak visible at any length); dashed lines where chunks start."""
+    bins = max(1, min(MAX_WAVEFORM_POINTS, len(audio)))
+    edges = np.linspace(0, len(audio), bins + 1).astype(int)
+    lows = np.minimum.reduceat(audio, edges[:-1])
+    highs = np.maximum.reduceat(audio, edges[:-1])
+    times = edges[:-1] / sample_rate
+    figure = go.Figure([
+        go.Scatter(x=times, y=highs, mode="lines", line=dict(width=0.6, color="#1f77b4"), hoverinfo="skip", showlegend=False),
+        go.Scatter(x=times, y=lows, mode="lines", line=dict(width=0.6, color="#1f77b4"), fill="tonexty",
+                   hovertemplate="%{x:.2f} s<extra></extra>", showlegend=False),
+    ])
+    for start in chunk_starts[1:]:
+        figure.add_vline(x=start, line=dict(color="#d62728", dash="dash"), annotation_text="chunk")
+    figure.update_layout(height=170, margin=dict(l=10, r=10, t=10, b=10),
+                         xaxis=dict(title="time (s)", range=[0, len(audio) / sample_rate]), yaxis=dict(title="amplitude"))
+    return figure
+
+
+def spectrogram_trace(features: np.ndarray, show_scale: bool = True, frames_per_column: int = 1) -> go.Heatmap:
+    """Log-mel features (frames, n_mels) as a heatmap: time in seconds across, mel bin up.
+
+    `frames_per_column` > 1 averages neighbouring frames (2 gives the encoder's own 20 ms grid, half the cells to draw).
+    """
+    features = np.asarray(features, dtype=np.float32)  # float32: half the bytes sent to the browser
+    if frames_per_column > 1:
+        usable = features.shape[0] // frames_per_column * frames_per_column
+        features = features[:usable].reshape(-1, frames_per_column, features.shape[1]).mean(axis=1)
+    return go.Heatmap(
+        z=features.T, x=np.arange(features.shape[0]) * FRAME_SECONDS * frames_per_column, y=np.arange(features.shape[1]),
+        colorscale="Viridis", showscale=show_scale, colorbar=dict(title="log-mel", len=0.8),
+        hovertemplate="%{x:.2f} s · mel bin %{y}<br>value %{z:.2f}<extra></extra>",
+    )
+
+
+def spectrogram_figure(features: np.ndarray) -> go.Figure:
+    figure = go.Figure(spectrogram_trace(features))
+    figure.update_layout(height=240, margin=dict(l=10, r=10, t=10, b=10),
+                         xaxis=dict(title="time (s)"), yaxis=dict(title="mel bin"))
+    return figure
+
+
+def aligned_attention_figure(features: np.ndarray, attention: TimedAttention, step: int) -> go.Figure:
+    """Spectrogram on top, cross-attention (characters × seconds) under it, on one time axis; output `step` is
+    outlined in the heatmap and its attention drawn over the spectrogram (red, scaled to the plot's height).
+
+    The colour scale tops out at the largest weight: attention spread over hundreds of frames rarely nears 1.
+    """
+    heatmap = attention_heatmap(
+        attention.weights.round(3), attention.output_labels, [f"{time:.2f} s" for time in attention.times],
+        input_title="time (s)", output_title="output character", highlight_row=step,
+        input_positions=attention.times, zmax=max(float(attention.weights.max()), 1e-3),
+    )
+    rows = len(attention.output_labels)
+    attention_height, spectrogram_height = max(200, 12 * rows), 200
+    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.02,
+                           row_heights=[spectrogram_height, attention_height])
+    figure.add_trace(spectrogram_trace(features, show_scale=False, frames_per_column=2), row=1, col=1)
+    step_weights = attention.weights[step]
+    n_mels = np.asarray(features).shape[1]
+    figure.add_scatter(
+        x=attention.times, y=step_weights / (float(step_weights.max()) or 1.0) * (n_mels - 1), mode="lines",
+        fill="tozeroy", line=dict(color="#ff4b4b", width=2), fillcolor="rgba(255, 75, 75, 0.35)",
+        customdata=step_weights.round(4), hovertemplate="%{x:.2f} s<br>weight %{customdata:.3f}<extra></extra>",
+        showlegend=False, row=1, col=1,
+    )
+    focus = attention.times[int(step_weights.argmax())]
+    figure.add_vline(x=focus, line=dict(color="white", dash="dot"), row=1, col=1)
+    attention_trace = heatmap.data[0]
+    attention_trace.colorbar = dict(title="weight", len=0.5, y=0.3)
+    figure.add_trace(attention_trace, row=2, col=1)
+    for shape in heatmap.layout.shapes:  # the outlined step
+        figure.add_shape(shape, row=2, col=1)
+    figure.update_yaxes(title="mel bin", range=[0, n_mels - 1], row=1, col=1)
+    figure.update_yaxes(heatmap.layout.yaxis.to_plotly_json(), row=2, col=1)
+    figure.update_xaxes(title="time (s)", row=2, col=1)
+    label = shown_label(attention.output_labels[step])
+    figure.update_layout(title=f"Step {step + 1}: writing “{label}”, attention peaks at {focus:.2f} s",
+                         height=spectrogram_height + attention_height + 90, margin=dict(l=10, r=10, t=40, b=10))
+    return figure
+
+
+def self_attention_figure(chunk: ChunkAttention, choice: AttentionChoice) -> go.Figure:
+    """The transformer decoder's masked self-attention: each output step over the characters read so far."""
+    return attention_heatmap(
+        select_heads(chunk.self_attention, choice), chunk.output_labels, chunk.input_labels,
+        input_title="decoder input (characters read so far)", output_title="output character",
+    )

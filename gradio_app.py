@@ -1,0 +1,239 @@
+"""Glassbox's Gradio front end: classify, transcribe and translate tabs over `core/`, each one also an API endpoint.
+
+It shares nothing with the Streamlit pages except `core`: the same checkpoints, the same inference functions
+and the same plotly figures (`core/viz`). Every tab's button is a named endpoint (`/classify`, `/transcribe`,
+`/translate`) that `gradio_client` can call. Nothing here reaches the internet: analytics are off, there is no
+share link, and the theme uses system fonts instead of Google Fonts.
+
+    python gradio_app.py [--host 127.0.0.1] [--port 7860]
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: it reads this at import
+
+import argparse
+import functools
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+
+from core import asr, checkpoints, speech_examples, translation, vision
+from core.data.audio import FEATURES, load_audio, log_mel
+from core.data.images import MAX_UPLOAD_BYTES, prepare_image
+from core.errors import BadInputError, GlassboxError
+from core.speech import DEFAULT_MODEL as DEFAULT_ASR
+from core.viz import common as common_figures
+from core.viz import speech as speech_figures
+from core.viz import vision as vision_figures
+
+DEFAULT_CNN = "cnn/kmnist-maxpool"
+MAX_UPLOAD_MB = 25  # the largest upload any tab takes (audio); .streamlit/config.toml says the same
+COLOURS = {"auto": None, "invert": True, "keep": False}
+NO_ASR_MESSAGE = (
+    "No speech recognizer is shipped with this copy of Glassbox yet (checkpoints/asr/ holds no model). "
+    "Train one with `python -m core train asr --decoder transformer` (and `--decoder lstm`), then reload this page."
+)
+NO_MT_MESSAGE = "No translator is shipped yet: train them with `python -m core train mt --attention` and `--no-attention`."
+THEME = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+
+
+def user_errors(function):
+    """Show the message of any error a user can cause (bad upload, missing model) instead of a traceback."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except GlassboxError as error:
+            raise gr.Error(str(error)) from error
+
+    return wrapper
+
+
+@functools.cache
+def load_model(name: str):
+    return checkpoints.load_model(name)
+
+
+@functools.cache
+def load_translator(name: str) -> translation.LoadedTranslator:
+    return translation.load_translator(name)
+
+
+def asr_models() -> list[str]:
+    """Shipped recognizers, the default (transformer) first: its attention is the one drawn."""
+    names = checkpoints.list_checkpoints("asr")
+    return sorted(names, key=lambda name: (name != DEFAULT_ASR, name))
+
+
+def shipped_translators() -> list[str]:
+    present = set(checkpoints.list_checkpoints("mt"))
+    return [name for name in translation.SHIPPED if name in present]
+
+
+# ---- endpoints: plain functions, so they can be called and tested without a browser -------------------------
+
+@user_errors
+def classify(image_path: str | None, model_name: str = DEFAULT_CNN, colours: str = "auto"):
+    """Image file -> ({class: probability}, what the model sees (28x28 shown at 168x168), probabilities, activation maps).
+
+    The input is a plain file, not a `gr.Image`: Gradio would decode images itself and answer a bad upload with
+    its own error; here `core.data.images.prepare_image` decodes it and explains what is wrong.
+    """
+    if not image_path:
+        raise BadInputError("Upload an image (or pick an example) first.")
+    image_bytes = Path(image_path).read_bytes()
+    if len(image_bytes) > MAX_UPLOAD_BYTES:
+        raise BadInputError(f"The file is {len(image_bytes) / 1e6:.1f} MB; images up to {MAX_UPLOAD_BYTES // 2**20} MB are accepted.")
+    prepared = prepare_image(image_bytes, invert=COLOURS.get(colours))
+    model, card = load_model(model_name)
+    result = vision.classify(model, card, prepared)
+    probabilities = {name: float(p) for name, p in zip(result.class_names, result.probabilities)}
+    variant = card.get("variant", model_name)
+    seen = np.kron(prepared.pixels, np.ones((6, 6), dtype=np.uint8))  # nearest-neighbour zoom, no blur
+    return (
+        probabilities,
+        seen,
+        vision_figures.probabilities_figure(result.class_names, {variant: result.probabilities}),
+        vision_figures.activation_maps_figure(prepared.pixels, result.activations),
+    )
+
+
+@user_errors
+def transcribe(audio_path: str | None, beam: int = 1):
+    """Audio file -> (one row per shipped recognizer: model, transcript, seconds; cross-attention of the first)."""
+    names = asr_models()
+    if not names:
+        raise GlassboxError(NO_ASR_MESSAGE)
+    if not audio_path:
+        raise BadInputError("Upload or record some speech first.")
+    audio = load_audio(audio_path, max_seconds=asr.LAB_MAX_SECONDS)
+    duration = len(audio) / FEATURES.sample_rate
+    rows, figure = [], None
+    for name in names:
+        model, _ = load_model(name)
+        inspected = asr.transcribe_with_attention(model, audio, beam=int(beam))
+        rows.append([name, inspected.text, round(inspected.seconds, 3)])
+        if figure is None:
+            average = speech_figures.AttentionChoice("average of all layers and heads", None, None)
+            timed = speech_figures.timed_cross_attention(inspected.chunks, duration, average)
+            figure = speech_figures.aligned_attention_figure(log_mel(audio).numpy(), timed, step=0)
+            figure.update_layout(title=f"{name}: cross-attention under the spectrogram (step 1 outlined)")
+    return rows, figure
+
+
+@user_errors
+def translate(text: str, beam: int = 1):
+    """Spanish text -> (one row per shipped translator: model, translation, score, ms; attention heatmap)."""
+    if not text or not text.strip():
+        raise BadInputError("Type a Spanish sentence first.")
+    names = shipped_translators()
+    if not names:
+        raise GlassboxError(NO_MT_MESSAGE)
+    rows, figure = [], None
+    for name in names:
+        label = translation.SHIPPED[name]
+        result = load_translator(name).translate(text, max(int(beam), 1))
+        rows.append([f"{name} ({label})", result.translation, round(result.score, 4), round(result.milliseconds, 1)])
+        if result.attention is not None and figure is None:
+            figure = common_figures.attention_heatmap(
+                result.attention, result.output_tokens, result.source_characters,
+                title=f"{name}: where each English character looked (input normalised to “{result.normalised.text}”)")
+    return rows, figure
+
+
+# ---- layout ------------------------------------------------------------------------------------------------
+
+def _status(names: list[str], missing: str) -> str:
+    return f"Models: {', '.join(f'`{name}`' for name in names)}." if names else f"**{missing}**"
+
+
+def _translation_examples() -> list[list[str]]:
+    try:
+        return [[pair.spanish] for pair in translation.test_examples(8)]
+    except GlassboxError:  # the test split is not in this deployment; the tab works without examples
+        return []
+
+
+def build_app() -> gr.Blocks:
+    cnn_models = checkpoints.list_checkpoints("cnn")
+    with gr.Blocks(title="Glassbox", analytics_enabled=False) as app:
+        gr.Markdown("# Glassbox\nSmall, real, trained models from deep-learning coursework, with their insides shown. "
+                    "Every tab is also an API endpoint (see “Use via API” at the bottom).")
+        with gr.Tab("Classify", id="classify"):
+            gr.Markdown("The homework CNN on a Kuzushiji-MNIST character: class probabilities and the ReLU activation "
+                        "maps of both convolutions. " + _status(cnn_models, "No CNN checkpoint is shipped yet: "
+                                                              "run `python -m core train cnn --preset kmnist`."))
+            with gr.Row():
+                with gr.Column():
+                    image = gr.File(type="filepath", file_types=["image"], height=140,
+                                    label="Image (PNG, JPEG, GIF, BMP, TIFF, WebP; shown to the model as 28×28 grayscale)")
+                    model_name = gr.Radio(cnn_models or [DEFAULT_CNN], value=DEFAULT_CNN if DEFAULT_CNN in cnn_models or not cnn_models
+                                          else cnn_models[0], label="Model")
+                    colours = gr.Radio(list(COLOURS), value="auto", label="Colours",
+                                       info="Trained on light strokes on dark; 'auto' inverts images with a light border.")
+                    classify_button = gr.Button("Classify", variant="primary")
+                with gr.Column():
+                    label = gr.Label(num_top_classes=3, label="Prediction")
+                    seen = gr.Image(label="What the model sees", height=180, width=180, interactive=False)
+            examples = vision.load_examples("kmnist")
+            if examples:
+                shown = examples[::3][:10]
+                gr.Examples([[str(example["path"])] for example in shown], inputs=[image], label="Held-out test images",
+                            example_labels=[f"{example['class_name']} (test #{example['row']})" for example in shown])
+            probabilities_plot = gr.Plot(label="Class probabilities")
+            activations_plot = gr.Plot(label="Activation maps")
+            classify_button.click(classify, [image, model_name, colours], [label, seen, probabilities_plot, activations_plot],
+                                  api_name="classify")
+
+        with gr.Tab("Transcribe", id="transcribe"):
+            gr.Markdown("Every shipped speech recognizer on the same recording (up to "
+                        f"{asr.LAB_MAX_SECONDS:.0f} s), and where the first one listened while writing each character. "
+                        + _status(asr_models(), NO_ASR_MESSAGE))
+            with gr.Row():
+                with gr.Column():
+                    audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Speech (English)")
+                    asr_beam = gr.Slider(1, 8, value=1, step=1, label="Beam width (1 = greedy)")
+                    transcribe_button = gr.Button("Transcribe", variant="primary")
+                transcripts = gr.Dataframe(headers=["model", "transcript", "seconds"], label="Transcripts", wrap=True)
+            speech = speech_examples.load_examples()
+            if speech:
+                gr.Examples([[str(speech_examples.example_path(example))] for example in speech], inputs=[audio],
+                            label="Recordings (real LJ Speech and synthesized voices)",
+                            example_labels=[example.label for example in speech])
+            cross_attention_plot = gr.Plot(label="Cross-attention")
+            transcribe_button.click(transcribe, [audio, asr_beam], [transcripts, cross_attention_plot], api_name="transcribe")
+
+        with gr.Tab("Translate", id="translate"):
+            gr.Markdown("The homework's character-level Spanish → English translators, without and with bilinear "
+                        "attention. " + _status(shipped_translators(), NO_MT_MESSAGE))
+            with gr.Row():
+                with gr.Column():
+                    spanish = gr.Textbox(label="Spanish", value="tengo hambre .", max_length=200)
+                    mt_beam = gr.Slider(1, 10, value=1, step=1, label="Beam width (1 = greedy)")
+                    translate_button = gr.Button("Translate", variant="primary")
+                translations = gr.Dataframe(headers=["model", "translation", "score", "ms"], label="Translations", wrap=True)
+            sentences = _translation_examples()
+            if sentences:
+                gr.Examples(sentences, inputs=[spanish], label="Held-out test sentences")
+            attention_plot = gr.Plot(label="Attention")
+            translate_button.click(translate, [spanish, mt_beam], [translations, attention_plot], api_name="translate")
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default=None, help="address to listen on (default: $GRADIO_SERVER_NAME or 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="port (default: $GRADIO_SERVER_PORT or 7860)")
+    args = parser.parse_args()
+    demo.launch(server_name=args.host, server_port=args.port, share=False, ssr_mode=False, theme=THEME,
+                max_file_size=MAX_UPLOAD_MB * 2**20)
+
+
+demo = build_app()  # Spaces and `gradio gradio_app.py` (auto-reload) look for a module-level Blocks
+
+if __name__ == "__main__":
+    main()
