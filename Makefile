@@ -59,3 +59,8 @@ gradio: $(VENV)/.installed
 	$(PY) gradio_app.py --port 7860
 cards: $(VENV)/.installed
 	$(PY) -m core cards
+
+# Speech lab: rebuild the example clips in assets/speech/ (real LJ Speech clips + test-split texts spoken by TTS voices).
+.PHONY: speech-examples
+speech-examples: $(VENV)/.installed
+	$(PY) -m core data speech-examples

@@ -41,7 +41,7 @@ class TrainingRecipe:
 
 
 @torch.no_grad()
-def decode_sources(model, source_vocab, target_vocab, sources: list[str], beam_width=1, batch_size=250, device="cpu"):
+def decode_sources(model, source_vocab, sources: list[str], beam_width=1, batch_size=250, device="cpu"):
     """Translate already-normalised sentences; returns the search hypotheses in input order."""
     model.eval()
     hypotheses = []
@@ -58,7 +58,7 @@ def decode_sources(model, source_vocab, target_vocab, sources: list[str], beam_w
 def score(model, source_vocab, target_vocab, pairs, beam_width=1, device="cpu") -> dict:
     """The homework's error rate (mean Levenshtein / reference length), exact matches and time per sentence."""
     started = time.perf_counter()
-    hypotheses = decode_sources(model, source_vocab, target_vocab, [pair.spanish for pair in pairs], beam_width, device=device)
+    hypotheses = decode_sources(model, source_vocab, [pair.spanish for pair in pairs], beam_width, device=device)
     seconds = time.perf_counter() - started
     predictions = [target_vocab.decode(hypothesis.tokens) for hypothesis in hypotheses]
     references = [pair.english for pair in pairs]
@@ -131,6 +131,8 @@ def train(
     metrics["val_error_rate"] = best["val_error_rate"]
     card = {
         "architecture": architecture_of(model),
+        "title": "Character-level Spanish->English: BiLSTM encoder, LSTM decoder, "
+        + ("bilinear attention" if attention else "no attention") + " (IST DL 2022-23 HW2 Q3)",
         "task": "Spanish -> English, character level",
         "encoder_note": (
             f"BiLSTM with {config.hidden_size // 2} units per direction, concatenated to {config.hidden_size}: the "
@@ -197,7 +199,7 @@ class LoadedTranslator:
         """Normalise `text` as the data was, decode it, and return the translation with its attention weights."""
         normalised = data.normalise(text, self.source_vocab, max_characters=self.model.config.max_output_length)
         started = time.perf_counter()
-        (hypothesis,) = decode_sources(self.model, self.source_vocab, self.target_vocab, [normalised.text], beam_width)
+        (hypothesis,) = decode_sources(self.model, self.source_vocab, [normalised.text], beam_width)
         milliseconds = 1000 * (time.perf_counter() - started)
         output_tokens = [self.target_vocab.token_text(token) for token in hypothesis.tokens]
         if hypothesis.finished:

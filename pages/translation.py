@@ -67,7 +67,7 @@ except GlassboxError as error:
 
 normalised = next(iter(results.values())).normalised
 if normalised.changes:
-    st.info(f"Normalised to **{normalised.text}**, as the training data was: " + "; ".join(normalised.changes) + ".")
+    st.info(f"Normalised to `{normalised.text}`, as the training data was: " + "; ".join(normalised.changes) + ".")
 if normalised.unknown:
     st.warning(
         "The models never saw these characters in training: "

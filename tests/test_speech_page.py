@@ -17,9 +17,8 @@ from core.checkpoints import list_checkpoints, save_checkpoint
 from core.models import architecture_of
 from core.models.asr import SpeechRecognizer, SpeechRecognizerConfig
 from core.speech_examples import EXAMPLES_DIR, load_examples
-from tests.helpers import assert_no_exception, wait_for_app
+from tests.helpers import ARTIFACTS, assert_no_exception, run_lab, wait_for_app
 
-PAGE = Path(__file__).resolve().parent.parent / "pages" / "speech.py"
 TINY = {"transformer": "asr/tiny-test-transformer", "lstm": "asr/tiny-test-lstm"}
 
 
@@ -49,7 +48,7 @@ def tiny_checkpoints(tmp_path_factory) -> Path:
 @pytest.fixture
 def app(tiny_checkpoints, monkeypatch) -> AppTest:
     monkeypatch.setattr(paths, "CHECKPOINTS", tiny_checkpoints)
-    return AppTest.from_file(str(PAGE), default_timeout=180).run()
+    return run_lab("speech", timeout=180)
 
 
 def wav_bytes(audio: np.ndarray, rate: int = 16_000, subtype: str = "PCM_16", file_format: str = "WAV") -> bytes:
@@ -123,6 +122,14 @@ def test_stereo_upload_at_another_rate_is_folded_and_resampled(app):
     assert "Against the reference" not in [subheader.value for subheader in app.subheader]
 
 
+@pytest.mark.parametrize("suffix, file_format, subtype", [("ogg", "OGG", "VORBIS"), ("mp3", "MP3", "MPEG_LAYER_III")])
+def test_compressed_uploads_are_transcribed(app, suffix, file_format, subtype):
+    app.radio(key="source").set_value("a file").run()
+    payload = wav_bytes(speech_like(2.0, 22_050, seed=7), 22_050, subtype=subtype, file_format=file_format)
+    app.file_uploader[0].set_value((f"clip.{suffix}", payload, f"audio/{suffix}")).run()
+    assert not app.exception and not app.error and len(app.code) == 4
+
+
 def test_typed_reference_is_scored_for_an_upload(app):
     app.radio(key="source").set_value("a file").run()
     app.file_uploader[0].set_value(("noise.wav", wav_bytes(speech_like(1.0, seed=5)), "audio/wav")).run()
@@ -154,7 +161,7 @@ def test_bad_uploads_show_a_message_and_the_page_stays_usable(app, kind):
 
 def test_without_checkpoints_the_page_says_how_to_get_them(tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "CHECKPOINTS", tmp_path)
-    app = AppTest.from_file(str(PAGE), default_timeout=120).run()
+    app = run_lab("speech")
     assert not app.exception
     assert any("No speech recognizer checkpoint" in warning.value for warning in app.warning)
     assert plotly_count(app) == 2  # the audio is still shown: waveform and spectrogram
@@ -235,6 +242,7 @@ def test_user_picks_an_example_then_uploads_a_clip_and_a_corrupt_file(page, app_
         wait_for_app(page, "Where each decoder listened", timeout_ms=300_000)
         assert_no_exception(page)
         assert page.get_by_role("radio", name="beam 4").last.is_checked()
+        page.screenshot(path=str(ARTIFACTS / "speech-lab-example-transcribed.png"))  # the step the final shot replaces
 
         page.get_by_text("a file").first.click()
         wait_for_app(page)

@@ -44,7 +44,7 @@ def test_typed_sentence_reports_normalisation_and_unknown_characters():
     app = run_page()
     app.text_input(key="spanish").input("¿Dónde está mi libro 2?").run()
     assert not app.exception
-    assert "donde esta mi libro 2 ?" in app.info[0].value and "'ó' -> 'o'" in app.info[0].value
+    assert "` donde esta mi libro 2 ?`" in app.info[0].value and "'ó' -> 'o'" in app.info[0].value
     assert "'2'" in app.warning[0].value and "<unk>" in app.warning[0].value
     assert len(translations(app)) == 4
 
@@ -96,5 +96,5 @@ def test_user_translates_a_sentence_and_inspects_attention(page, app_url):
     page.get_by_text("never saw these characters").wait_for(timeout=60_000)
     wait_for_app(page)
     assert_no_exception(page)
-    assert page.locator('[data-testid="stMetric"]').count() == 4
-    assert page.locator(".js-plotly-plot").count() == 2
+    expect(page.locator('[data-testid="stMetric"]')).to_have_count(4, timeout=30_000)
+    expect(page.locator(".js-plotly-plot")).to_have_count(2, timeout=30_000)

@@ -92,8 +92,9 @@ def _decode(handle, name: str) -> tuple[np.ndarray, int]:
         audio, rate = librosa.load(handle, sr=None, mono=False)
         return (audio.T if audio.ndim == 2 else audio), int(rate)
     except Exception:
+        reason = str(first_error).splitlines()[0].rsplit(": ", 1)[-1][:120].rstrip(".")  # drop libsndfile's "Error opening <object>:"
         raise BadInputError(
-            f"{name} could not be read as audio ({str(first_error).splitlines()[0][:120]}). "
+            f"{name} could not be read as audio ({reason}). "
             "Use a common format such as wav, flac, ogg or mp3."
         ) from None
 

@@ -20,10 +20,10 @@ DATASET_NAME = "ist-char-mt-spa-eng"
 SPLITS = ("train", "val", "test")
 PAD, SOS, EOS, UNK = 0, 1, 2, 3
 SPECIALS = ["<pad>", "<sos>", "<eos>", "<unk>"]
-# Punctuation the course's normalizeString turned into a space (apostrophes: "isn't" -> "isn t") or that
-# has no counterpart in the data (Spanish opening marks); anything else unseen stays and becomes UNK.
-REPLACED_BY_SPACE = set("'’‘\"“”,;:-–—()")
-DROPPED = set("¿¡")
+# Punctuation the course's normalizeString turned into a space: apostrophes ("isn't" -> "isn t") and the
+# Spanish opening marks, which is why 1,731 training sentences start with a space ("¿que?" -> " que ?").
+# Anything else unseen (digits, symbols) stays and becomes UNK.
+REPLACED_BY_SPACE = set("¿¡'’‘\"“”,;:-–—()")
 
 
 def data_dir() -> Path:
@@ -124,12 +124,9 @@ def normalise(text: str, vocabulary: CharVocabulary | None = None, max_character
     """
     changes: dict[str, str] = {}
     characters = []
-    for character in text.strip():
+    for character in text.rstrip():
         lowered = character.lower()
         stripped = "".join(c for c in unicodedata.normalize("NFD", lowered) if unicodedata.category(c) != "Mn")
-        if character in DROPPED:
-            changes[character] = f"'{character}' removed (the data has no opening marks)"
-            continue
         if character in REPLACED_BY_SPACE:
             changes[character] = f"'{character}' -> space (as the course data was prepared)"
             characters.append(" ")
@@ -143,10 +140,11 @@ def normalise(text: str, vocabulary: CharVocabulary | None = None, max_character
             changes[character] = f"'{character}' -> '{stripped}' ({why})"
         characters.append(stripped)
     spaced = re.sub(r"\s*([.!?])", r" \1", "".join(characters))
-    normalised = re.sub(r"\s+", " ", spaced).strip()
     if spaced != "".join(characters):
         changes.setdefault(" ", "space added before . ! ? (the data writes 'hola .')")
-    if not normalised:
+    # A leading space stays: the data has one wherever '¿' or '¡' began the sentence.
+    normalised = re.sub(r"\s+", " ", spaced).rstrip()
+    if not normalised.strip():
         raise BadInputError("There is nothing to translate: type a Spanish sentence.")
     if max_characters is not None and len(normalised) > max_characters:
         raise BadInputError(
