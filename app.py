@@ -1,15 +1,15 @@
-"""Glassbox: st.navigation over the labs in pages/; nothing else lives here."""
+"""Glassbox: st.navigation over the labs in labs/; nothing else lives here."""
 import streamlit as st
 
 st.set_page_config(page_title="Glassbox", page_icon=":material/visibility:", layout="wide")
 
 LABS = [
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("pages/vision.py", title="Vision lab", icon=":material/image:", url_path="vision"),
-    st.Page("pages/metrics.py", title="Metrics lab", icon=":material/rule:", url_path="metrics"),
-    st.Page("pages/theory.py", title="Theory lab", icon=":material/functions:", url_path="theory"),
-    st.Page("pages/translation.py", title="Translation lab", icon=":material/translate:", url_path="translation"),
-    st.Page("pages/speech.py", title="Speech lab", icon=":material/mic:", url_path="speech"),
+    st.Page("labs/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("labs/vision.py", title="Vision lab", icon=":material/image:", url_path="vision"),
+    st.Page("labs/metrics.py", title="Metrics lab", icon=":material/rule:", url_path="metrics"),
+    st.Page("labs/theory.py", title="Theory lab", icon=":material/functions:", url_path="theory"),
+    st.Page("labs/translation.py", title="Translation lab", icon=":material/translate:", url_path="translation"),
+    st.Page("labs/speech.py", title="Speech lab", icon=":material/mic:", url_path="speech"),
 ]
 
 st.navigation(LABS).run()

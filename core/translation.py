@@ -5,6 +5,7 @@ CLI: `train mt`, `translate`, and `evaluate mt/NAME`. Pages call `load_translato
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from dataclasses import asdict, dataclass
 
@@ -230,17 +231,36 @@ def translate(text: str, model: str = DEFAULT_MODEL, beam_width: int = 1, device
     return load_translator(model, device).translate(text, beam_width)
 
 
+EXAMPLES_FILE = paths.ASSETS / "translation" / "examples.json"
+
+
 def test_examples(count: int = 8) -> list[data.Pair]:
-    """A few test pairs for pages to offer, spread over the split."""
+    """A few held-out test pairs for pages to offer: shipped in assets/ so the app needs no data folder."""
+    if EXAMPLES_FILE.exists():
+        shipped = json.loads(EXAMPLES_FILE.read_text(encoding="utf-8"))["examples"]
+        if len(shipped) >= count:
+            return [data.Pair(**pair) for pair in shipped[:count]]
     pairs = data.load_pairs("test")
     step = max(len(pairs) // count, 1)
     return pairs[::step][:count]
+
+
+def export_examples(count: int = 8) -> list[data.Pair]:
+    """Write `count` test pairs, spread over the split, to assets/translation/examples.json."""
+    pairs = data.load_pairs("test")
+    chosen = pairs[:: max(len(pairs) // count, 1)][:count]
+    EXAMPLES_FILE.parent.mkdir(parents=True, exist_ok=True)
+    EXAMPLES_FILE.write_text(json.dumps({"source": "IST char-MT test split, every n-th pair", "examples": [asdict(pair) for pair in chosen]},
+                                        indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return chosen
 
 
 # --- command line -------------------------------------------------------------------------------------------------
 
 
 def register(commands) -> None:
+    commands.task("data", "translation-examples", "Write the Translation lab's example sentences to assets/translation/.",
+                  lambda args: {"written": len(export_examples()), "file": str(EXAMPLES_FILE)})
     parser = commands.task("train", "mt", "Train the Spanish->English character translator (homework recipe).", _train_command)
     parser.add_argument("--name", default=None, help="checkpoint name under mt/ (default: spa-eng-attn or spa-eng-noattn)")
     parser.add_argument("--attention", action=argparse.BooleanOptionalAction, default=True, help="bilinear attention")

@@ -57,7 +57,7 @@ def lab_page(name: str):
     """Path of a lab's page script, e.g. lab_page("vision")."""
     from core.paths import REPO_ROOT
 
-    return REPO_ROOT / "pages" / f"{name}.py"
+    return REPO_ROOT / "labs" / f"{name}.py"
 
 
 def run_lab(name: str, timeout: float = 120):

@@ -48,3 +48,13 @@ def test_browser_home_links_to_the_vision_lab(app_url, page):
     wait_for_app(page, "strided predicts")
     assert page.url.rstrip("/").endswith("/vision")
     assert_no_exception(page)
+
+
+@pytest.mark.browser
+def test_browser_a_lab_opened_by_its_own_address_keeps_the_app_navigation(app_url, page):
+    """Regression: with a pages/ folder beside app.py, Streamlit's legacy mode served /metrics without app.py."""
+    page.goto(f"{app_url}/metrics")
+    wait_for_app(page, "Metrics lab")
+    navigation = page.locator('[data-testid="stSidebarNav"]').inner_text()
+    assert "Vision lab" in navigation and "Speech lab" in navigation
+    assert "app" not in navigation.split()

@@ -6,7 +6,7 @@ from core import translation
 from core.paths import REPO_ROOT
 from tests.helpers import assert_no_exception, wait_for_app
 
-PAGE = REPO_ROOT / "pages" / "translation.py"
+PAGE = REPO_ROOT / "labs" / "translation.py"
 
 
 def run_page():

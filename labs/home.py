@@ -14,7 +14,7 @@ st.write(
     "both convolution layers, parameters per layer (and the fully connected layer a CNN avoids), the "
     "learning-rate sweep curves, test accuracy and confusion matrices."
 )
-st.page_link("pages/vision.py", label="Open the Vision lab", icon=":material/image:")
+st.page_link("labs/vision.py", label="Open the Vision lab", icon=":material/image:")
 
 st.subheader("Metrics lab and Theory lab")
 st.write(
@@ -23,8 +23,8 @@ st.write(
     "that marks swaps and what each score ignores. Theory: a convolution written as a sparse matrix, "
     "self-attention on a tiny image (and why it cannot see order), and softmax vs linear attention, timed here."
 )
-st.page_link("pages/metrics.py", label="Open the Metrics lab", icon=":material/rule:")
-st.page_link("pages/theory.py", label="Open the Theory lab", icon=":material/functions:")
+st.page_link("labs/metrics.py", label="Open the Metrics lab", icon=":material/rule:")
+st.page_link("labs/theory.py", label="Open the Theory lab", icon=":material/functions:")
 
 st.subheader("Translation lab")
 st.write(
@@ -33,7 +33,7 @@ st.write(
     "attention heatmap of every output character over the source, the validation curves, and the test error "
     "rates beside the ones students reported."
 )
-st.page_link("pages/translation.py", label="Open the Translation lab", icon=":material/translate:")
+st.page_link("labs/translation.py", label="Open the Translation lab", icon=":material/translate:")
 
 st.subheader("Speech lab")
 st.write(
@@ -43,4 +43,4 @@ st.write(
     "character over the spectrogram, step by step, the transformer's self-attention, the training curves, and the "
     "test scores beside the students'."
 )
-st.page_link("pages/speech.py", label="Open the Speech lab", icon=":material/mic:")
+st.page_link("labs/speech.py", label="Open the Speech lab", icon=":material/mic:")
