@@ -10,9 +10,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
-import time
 from pathlib import Path
 
 from core import paths

@@ -11,7 +11,7 @@ from core.data.reference import reference_results
 from core.errors import GlassboxError
 from core.metrics import METRIC_INFO, levenshtein_distance, transposition_alignment
 from core.viz import speech as speech_viz
-from core.viz.common import shown_label, training_curves_figure
+from core.viz.common import training_curves_figure
 from core.viz.metrics import alignment_figure
 
 UPLOAD_TYPES = ["wav", "flac", "ogg", "oga", "opus", "mp3", "webm", "m4a"]

@@ -1,5 +1,4 @@
 """Vision lab: the homework CNN, max-pool vs strided, on the same image; inside, parameters, training, test."""
-import numpy as np
 import pandas as pd
 import streamlit as st
 from PIL import Image

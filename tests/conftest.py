@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import ARTIFACTS, REPO, free_port, wait_for_http
+from tests.helpers import ARTIFACTS, free_port, serve
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -27,22 +26,10 @@ CHROMIUM_FLAGS = [
 def app_url():
     """Start the app as `make run` does and wait for Streamlit's health endpoint."""
     port = free_port()
-    ARTIFACTS.mkdir(exist_ok=True)
-    log = open(ARTIFACTS / "streamlit.log", "w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(f"{url}/_stcore/health", process, 60, ARTIFACTS / "streamlit.log", expect=b"ok")
-    except AssertionError as error:
-        pytest.fail(str(error))
-    yield url
-    process.terminate()
-    process.wait(timeout=20)
-    log.close()
+    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+               "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    with serve(command, port, "/_stcore/health", "streamlit.log", expect=b"ok") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

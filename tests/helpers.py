@@ -1,5 +1,7 @@
 """Helpers for tests: servers on 127.0.0.1, waiting for Streamlit runs, exception boxes, lab pages."""
+import contextlib
 import socket
+import subprocess
 import time
 import urllib.request
 from pathlib import Path
@@ -45,6 +47,22 @@ def wait_for_app(page, text: str | None = None, timeout_ms: int = 90_000) -> Non
         timeout=timeout_ms,
     )
     page.wait_for_timeout(500)
+
+
+@contextlib.contextmanager
+def serve(command: list[str], port: int, ready_path: str, log_name: str, timeout_s: float = 60, env=None,
+          expect: bytes | None = None, cwd: Path = REPO):
+    """Run a server on 127.0.0.1:`port` until the block ends; yields its base URL once `ready_path` answers."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    with open(ARTIFACTS / log_name, "w") as log:
+        process = subprocess.Popen(command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_for_http(url + ready_path, process, timeout_s, ARTIFACTS / log_name, expect)
+            yield url
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
 
 
 def assert_no_exception(page) -> None:

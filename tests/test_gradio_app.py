@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 
 import pytest
 
 from core import checkpoints, paths, speech_examples, translation, vision
-from tests.helpers import ARTIFACTS, REPO, free_port, wait_for_http
+from tests.helpers import free_port, serve
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import handle_file  # noqa: E402
@@ -29,20 +28,10 @@ def shipped(name: str) -> bool:
 @pytest.fixture(scope="module")
 def gradio_url():
     port = free_port()
-    ARTIFACTS.mkdir(exist_ok=True)
-    log = open(ARTIFACTS / "gradio.log", "w")
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen([sys.executable, "gradio_app.py", "--host", "127.0.0.1", "--port", str(port)],
-                               cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(f"{url}/config", process, START_TIMEOUT_S, ARTIFACTS / "gradio.log")
-    except AssertionError as error:
-        pytest.fail(str(error))
-    yield url
-    process.terminate()
-    process.wait(timeout=20)
-    log.close()
+    command = [sys.executable, "gradio_app.py", "--host", "127.0.0.1", "--port", str(port)]
+    with serve(command, port, "/config", "gradio.log", timeout_s=START_TIMEOUT_S, env=env) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

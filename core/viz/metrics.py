@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from core.metrics import METRIC_INFO, METRICS, AlignmentStep
+from core.metrics import METRICS, AlignmentStep
 
 OPERATION_COLORS = {
     "equal": "#e8e8e8",
