@@ -29,6 +29,10 @@ class TranslatorConfig:
     dropout: float = 0.3
     attention: bool = True
     max_output_length: int = 50  # decoding stops here even without a stop token (targets are < 20 chars + EOS)
+    # None: hidden_size // 2 per direction (the skeleton's split). A larger size is reduced back to hidden_size
+    # by one linear `bridge` shared by the encoder states and the final (h, c): the issue's "128 per direction
+    # reduced to 128" option.
+    encoder_per_direction: int | None = None
 
 
 class BilinearAttention(nn.Module):
@@ -61,7 +65,9 @@ class Translator(nn.Module):
         self.config = config
         hidden = config.hidden_size
         self.source_embedding = nn.Embedding(config.source_vocab_size, hidden, padding_idx=PAD)
-        self.encoder = nn.LSTM(hidden, hidden // 2, bidirectional=True, batch_first=True)
+        per_direction = config.encoder_per_direction or hidden // 2
+        self.encoder = nn.LSTM(hidden, per_direction, bidirectional=True, batch_first=True)
+        self.bridge = nn.Linear(2 * per_direction, hidden) if 2 * per_direction != hidden else None
         self.target_embedding = nn.Embedding(config.target_vocab_size, hidden, padding_idx=PAD)
         self.decoder = nn.LSTM(hidden, hidden, batch_first=True)
         self.attention = BilinearAttention(hidden) if config.attention else None
@@ -74,9 +80,11 @@ class Translator(nn.Module):
         packed = pack_padded_sequence(embedded, source_lengths.cpu(), batch_first=True, enforce_sorted=False)
         outputs, (final_h, final_c) = self.encoder(packed)
         states, _ = pad_packed_sequence(outputs, batch_first=True, total_length=source.shape[1])
-        states = self.dropout(states)  # (batch, source, hidden): forward and backward halves side by side
-        # (2 directions, batch, hidden/2) -> (1 layer, batch, hidden), forward half first as in `states`
+        # (2 directions, batch, per direction) -> (1 layer, batch, 2 * per direction), forward half first as in `states`
         initial = tuple(torch.cat([final[0], final[1]], dim=-1)[None] for final in (final_h, final_c))
+        if self.bridge is not None:  # (…, 2 * per direction) -> (…, hidden)
+            states, initial = self.bridge(states), tuple(self.bridge(part) for part in initial)
+        states = self.dropout(states)  # (batch, source, hidden): forward and backward halves side by side
         return states, source != PAD, initial
 
     def decode(self, previous_tokens, decoder_state, encoder_states, source_mask):
