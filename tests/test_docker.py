@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from core.data.images import MAX_UPLOAD_BYTES
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
