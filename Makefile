@@ -11,7 +11,7 @@ MEDMNIST := medmnist==3.0.2
 run: $(VENV)/.installed
 	$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
-test: $(VENV)/.installed-test system-test-deps
+test: $(VENV)/.installed-test system-test-deps voices
 	$(PY) -m pytest tests
 
 install: $(VENV)/.installed
@@ -38,14 +38,21 @@ system-test-deps:
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts
 
-# Text-to-speech voices for `python -m core data synth-ljspeech` (issue 3). mbrola and its voices sit in Debian's
-# contrib/non-free components, which the default sources do not list: a separate sources file adds them.
-VOICE_PACKAGES := espeak-ng flite festival festvox-us-slt-hts festvox-kallpc16k mbrola mbrola-us1 mbrola-us2 mbrola-us3
+# Text-to-speech voices for `python -m core data synth-ljspeech` (issues 3 and 10; piper from requirements-voices.txt).
+# mbrola, RHVoice and pico sit in Debian's contrib/non-free components, which the default sources do not list: a
+# separate sources file adds them. Skipped when everything is installed already (tests/test_synth_voices.py needs them).
+VOICE_PACKAGES := espeak-ng flite festival festvox-us-slt-hts festvox-kallpc16k mbrola mbrola-us1 mbrola-us2 mbrola-us3 \
+	libttspico-utils rhvoice rhvoice-english sox
 APT_NONFREE := /etc/apt/sources.list.d/glassbox-nonfree.sources
+voices: $(VENV)/.installed-voices
+$(VENV)/.installed-voices: $(VENV)/.installed requirements-voices.txt
+	$(PY) -m pip install --quiet -r requirements-voices.txt
+	touch $@
 voices:
-	@[ -f $(APT_NONFREE) ] || printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates\nComponents: contrib non-free\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' | $(SUDO) tee $(APT_NONFREE) >/dev/null
-	$(SUDO) apt-get update -qq
-	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(VOICE_PACKAGES)
+	@dpkg -s $(VOICE_PACKAGES) >/dev/null 2>&1 || { \
+	  { [ -f $(APT_NONFREE) ] || printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates\nComponents: contrib non-free\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' | $(SUDO) tee $(APT_NONFREE) >/dev/null; } && \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(VOICE_PACKAGES); }
 
 # Translation lab: both homework models (50 epochs each, resumable in runs/mt/), then their checkpoints and cards.
 .PHONY: train-mt
@@ -64,3 +71,9 @@ cards: $(VENV)/.installed
 .PHONY: speech-examples
 speech-examples: $(VENV)/.installed
 	$(PY) -m core data speech-examples
+
+# Issue 10: every ASR checkpoint and PocketSphinx on real speech (100 real LJ clips, the "other voices" set), ~10 min;
+# the Speech lab shows PocketSphinx's row from the file it writes.
+.PHONY: bench-asr-real
+bench-asr-real: $(VENV)/.installed
+	nice -n 10 $(PY) -m core bench asr-real --json > assets/speech/bench-asr-real.json

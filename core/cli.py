@@ -13,7 +13,7 @@ from typing import Callable
 
 from core.errors import GlassboxError
 
-LAB_MODULES = ["core.vision", "core.speech", "core.translation", "core.bench", "core.speech_examples", "core.cards"]
+LAB_MODULES = ["core.vision", "core.speech", "core.speech_real", "core.translation", "core.bench", "core.speech_examples", "core.cards"]
 
 
 class Commands:

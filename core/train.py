@@ -31,6 +31,7 @@ class RunSettings:
     clip_grad_norm: float | None = None
     best_metric: str | None = None  # e.g. "val_accuracy": keep the weights of the best epoch
     best_mode: str = "max"
+    best_from_epoch: int = 0  # epochs before this one never count as best (a staged model is incomplete until then)
     description: str = "training"
     quiet: bool = False
     fingerprint: dict = field(default_factory=dict)
@@ -49,12 +50,15 @@ def fit(
     settings: RunSettings,
     scheduler=None,
     on_epoch_end: Callable[[dict], None] | None = None,
+    on_epoch_start: Callable[[torch.nn.Module, int], None] | None = None,
 ) -> list[dict]:
     """Train for `settings.epochs` epochs and return the per-epoch history.
 
     train_batches(epoch) yields batches; batch_loss(model, batch) returns (mean loss, items in batch);
     evaluate(model) returns validation metrics, called under no_grad in eval mode. If
-    `settings.best_metric` is set, the model ends with the weights of its best epoch.
+    `settings.best_metric` is set, the model ends with the weights of its best epoch. on_epoch_start(model, epoch)
+    may change the model before each epoch (staged training adds layers or freezes parts); it must depend on the
+    epoch alone, so a resumed run sets the model up as an uninterrupted one would.
     """
     run_dir = Path(settings.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -63,6 +67,8 @@ def fit(
     history, start_epoch = _resume(run_dir, fingerprint, model, optimizer, scheduler, settings)
 
     for epoch in range(start_epoch, settings.epochs):
+        if on_epoch_start is not None:
+            on_epoch_start(model, epoch)
         torch.manual_seed(settings.seed * 100_003 + epoch)
         started = time.perf_counter()
         model.train()
@@ -144,8 +150,8 @@ def _save_state(run_dir, fingerprint, model, optimizer, scheduler, history, sett
     (run_dir / "state.json.tmp").write_text(json.dumps(state, indent=1, default=float))
     (run_dir / "state.safetensors.tmp").replace(run_dir / "state.safetensors")
     (run_dir / "state.json.tmp").replace(run_dir / "state.json")
-    if settings.best_metric:
-        best = best_epoch(history, settings.best_metric, settings.best_mode)
+    if settings.best_metric and len(history) > settings.best_from_epoch:
+        best = best_epoch(history[settings.best_from_epoch:], settings.best_metric, settings.best_mode)
         if best is history[-1]:
             weights = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
             save_file(weights, str(run_dir / "best.safetensors"))

@@ -239,9 +239,10 @@ def translate(text: str, model: str = DEFAULT_MODEL, beam_width: int = 1, device
 
 def publish_best(candidates: list[str], name: str) -> dict:
     """Ship, as `mt/<name>`, the candidate checkpoint with the lowest validation error (test scores never choose)."""
-    cards = {candidate: load_model(f"mt/{candidate}")[1] for candidate in candidates}
+    loaded = {candidate: load_model(f"mt/{candidate}") for candidate in candidates}  # load_model checks each hash
+    cards = {candidate: card for candidate, (_, card) in loaded.items()}
     best = min(cards, key=lambda candidate: cards[candidate]["metrics"]["val_error_rate"])
-    model, card = load_model(f"mt/{best}")
+    model, card = loaded[best]
     card["selection"] = {
         "rule": "lowest validation error rate among the candidates",
         "candidates": {candidate: cards[candidate]["metrics"]["val_error_rate"] for candidate in candidates},

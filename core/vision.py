@@ -98,8 +98,10 @@ def confusion_matrix(true_labels: np.ndarray, predicted: np.ndarray, num_classes
     return counts.reshape(num_classes, num_classes).tolist()
 
 
-def test_report(model: nn.Module, data: ImageDataset, split: str = "test", device: str = "cpu") -> dict:
+def test_report(model: nn.Module, data: ImageDataset, split: str = "test", device: str = "cpu", limit: int | None = None) -> dict:
+    """Accuracy and confusion matrix on a split (its first `limit` images only, when given)."""
     images, labels = data.tensors(split)
+    images, labels = images[:limit], labels[:limit]
     predicted = predict(model, images, device)
     matrix = confusion_matrix(labels.numpy(), predicted.numpy(), len(data.class_names))
     return {"accuracy": (predicted == labels).float().mean().item(), "n": len(labels), "confusion_matrix": matrix}
@@ -241,10 +243,7 @@ def _train_cli(args: argparse.Namespace) -> dict:
 def _evaluate_cli(args: argparse.Namespace) -> dict:
     model, card = load_model(args.model, device=args.device)
     data = load_dataset(card["dataset"]["name"], seed=card["dataset"].get("split_seed") or 0)
-    if args.limit:
-        images, labels = data.splits[args.split]
-        data.splits[args.split] = (images[: args.limit], labels[: args.limit])
-    report = test_report(model, data, args.split, args.device)
+    report = test_report(model, data, args.split, args.device, limit=args.limit)
     print(f"{args.model} on {data.name} {args.split}: accuracy {report['accuracy']:.4f} (n={report['n']})", file=sys.stderr)
     return {"accuracy": report["accuracy"], "n": report["n"]}
 

@@ -1,12 +1,13 @@
 """Speech lab: the ASR homework's recognizers side by side on an example, an upload or the microphone, and their attention."""
 import hashlib
+import time
 
 import pandas as pd
 import streamlit as st
 
-from core import asr, speech_examples
+from core import asr, speech_examples, speech_real
 from core.checkpoints import list_checkpoints, load_model
-from core.data.audio import log_mel, load_audio
+from core.data.audio import load_audio, log_mel
 from core.data.reference import reference_results
 from core.errors import GlassboxError
 from core.metrics import METRIC_INFO, levenshtein_distance, transposition_alignment
@@ -19,7 +20,9 @@ DECODER_LABELS = {"transformer": "transformer decoder", "lstm": "LSTM decoder"}
 STUDENT_MODELS = {"transformer enc + transformer dec": "transformer decoder",
                   "transformer enc + LSTM/cross-attn dec": "LSTM decoder"}
 EVALUATIONS = {"synthetic_test": "synthetic test split (all voices)", "unseen_voice_test": "synthetic test, held-out voice",
-               "real_ljspeech": "100 real LJ Speech clips"}
+               "real_ljspeech": "100 real LJ Speech clips",
+               "real_ljspeech_whole_clips": "100 real LJ Speech clips, whole (a-z scoring)",
+               "other_voices": "other voices: Common Voice speakers (a-z scoring)"}
 
 
 @st.cache_resource(show_spinner="Loading the speech recognizers…")
@@ -41,22 +44,35 @@ def decode(audio_key: str, _audio, name: str, beam: int) -> asr.InspectedTranscr
     return asr.transcribe_with_attention(model, _audio, beam=beam)
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def reference_recognizer(audio_key: str, _audio) -> tuple[str, float]:
+    """PocketSphinx's transcript and its seconds; keyed by the audio's hash like `decode`."""
+    started = time.perf_counter()
+    return speech_real.pocketsphinx_transcribe(_audio), time.perf_counter() - started
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
 def alignment(hypothesis: str, reference: str):
     return transposition_alignment(hypothesis, asr.comparable_reference(reference))
 
 
 def model_label(name: str, card: dict) -> str:
-    decoder = card["architecture"]["config"].get("decoder", "")
-    return f"{DECODER_LABELS.get(decoder, decoder)} ({name.split('/', 1)[-1]})"
+    config = card["architecture"]["config"]
+    kind = "Speech-Transformer" if config.get("front_end") == "conv-lstm" else DECODER_LABELS.get(config["decoder"], config["decoder"])
+    return f"{kind} ({name.split('/', 1)[-1]})"
 
 
+names = list_checkpoints("asr")
 st.title("Speech lab")
 st.write(
     "The IST Deep Learning 2023-24 homework's speech recognizer: a Whisper-style audio encoder (two convolutions and "
     "self-attention blocks over a log-mel spectrogram) and a character decoder, either an **LSTM** or a **transformer**, "
-    "that writes one character at a time while **cross-attending** to the audio. Both were trained here on the LJ Speech "
-    "transcripts spoken by text-to-speech voices. Give them some speech and look inside."
+    "that writes one character at a time while **cross-attending** to the audio."
+    + (" Beside them, CMU 11-785's **Speech-Transformer**: a CNN-LSTM front end (4× fewer frames, then a bidirectional "
+       "LSTM) under transformer encoder blocks, and a two-block transformer decoder, trained in stages."
+       if any("speech-transformer" in name for name in names) else "")
+    + " All were trained here on the LJ Speech transcripts spoken by text-to-speech voices. Give them some speech and "
+    "look inside."
 )
 
 # ---- 1 · audio ----------------------------------------------------------------------------------------------------
@@ -89,7 +105,6 @@ else:
     except GlassboxError as error:
         st.error(f"This audio cannot be used: {error}")
 
-names = list_checkpoints("asr")
 if audio is not None:
     audio_key = hashlib.sha256(audio_bytes).hexdigest()
     duration = len(audio) / 16_000
@@ -122,6 +137,9 @@ if audio is not None:
                                                 "keeps this many partial transcripts, ranked by mean log-probability.")
     reference = st.text_input("Reference transcript (to score against; leave empty to skip)", value=default_reference,
                               key=reference_key)
+    with_pocketsphinx = st.toggle("Add PocketSphinx as a reference column", value=True, key="pocketsphinx",
+                                  help="CMU's classic offline recognizer (HMM acoustic model + n-gram language model, "
+                                       "trained on hundreds of hours of real speech): what a user might otherwise pick.")
     if not chosen:
         st.info("Pick at least one model.")
     else:
@@ -134,7 +152,21 @@ if audio is not None:
             st.info(f"The recording is longer than 8 s, so it was split at pauses into {len(first.chunks)} chunks "
                     f"(starting at {', '.join(f'{chunk.start_s:.1f} s' for chunk in first.chunks)}); the models trained "
                     "on clips of at most 97 characters.")
-        columns = st.columns(len(chosen))
+        columns = st.columns(len(chosen) + with_pocketsphinx)
+        pocketsphinx = None
+        if with_pocketsphinx:
+            try:
+                with st.spinner("PocketSphinx is listening…"):
+                    pocketsphinx = reference_recognizer(audio_key, audio)
+            except GlassboxError as error:
+                columns[-1].error(str(error))
+        if pocketsphinx is not None:
+            with columns[-1]:
+                st.subheader("PocketSphinx (reference)")
+                st.markdown(f"**its own search** · {pocketsphinx[1]:.2f} s")
+                st.code(pocketsphinx[0] or "(nothing)", language=None, wrap_lines=True)
+                st.caption("An HMM recognizer with a word language model: it writes only dictionary words, and it has "
+                           "no attention to show, so it appears in no heatmap below.")
         for column, name in zip(columns, chosen):
             with column:
                 st.subheader(labels[name])
@@ -151,6 +183,8 @@ if audio is not None:
             st.subheader("Against the reference")
             table = {f"{labels[name]} · {label}": asr.lab_scores(results[(name, label)].text, reference)
                      for name in chosen for label in decodings}
+            if pocketsphinx is not None:
+                table["PocketSphinx"] = asr.lab_scores(pocketsphinx[0], reference)
             frame = pd.DataFrame(table)
             frame.index = [METRIC_INFO[key].label for key in frame.index]
             st.dataframe(frame.style.format("{:.3f}"), key="scores")
@@ -241,6 +275,11 @@ for result in reference_results("asr"):
         "test data": "real LJ Speech test split", "clips": 2620})
     row["loss" if result["metric"] == "test_loss" else result["metric"]] = result["value"]
 rows += list(students.values())
+benchmark = speech_real.shipped_benchmark()
+for set_name, scores in ((benchmark or {}).get("systems", {}).get(speech_real.POCKETSPHINX) or {}).items():
+    description = {"real-ljspeech": EVALUATIONS["real_ljspeech_whole_clips"], "other-voices": EVALUATIONS["other_voices"]}
+    rows.append({"model": "PocketSphinx 5.1 (bench asr-real)", "test data": description.get(set_name, set_name),
+                 "clips": scores["clips"], "cer": scores["cer"], "wer": scores["wer"]})
 if rows:
     st.dataframe(pd.DataFrame(rows).style.format(
         {key: "{:.4f}" for key in ["loss", "jaccard", "cosine", "damerau_levenshtein", "cer", "wer"]} | {"clips": "{:.0f}"},
@@ -251,5 +290,8 @@ st.caption(
     "text-to-speech voices and are tested on the synthetic test split, on its voice held out of training, and on 100 "
     "real LJ Speech clips: a real voice they never heard, which is the hard case. Our loss skips `@` padding (theirs "
     "counted it), so the loss columns are not comparable one to one; similarities are computed the same way "
-    "(greedy decoding, token lists with `<` and `>`, mean per clip). Higher similarity and lower CER/WER are better."
+    "(greedy decoding, token lists with `<` and `>`, mean per clip). Rows marked a-z scoring transcribe whole clips "
+    "as an upload would be and compare lower-case words only (`python -m core bench asr-real`), which is how "
+    "PocketSphinx, a recognizer trained on real speech, is measured beside ours. Higher similarity and lower CER/WER "
+    "are better."
 )

@@ -13,9 +13,9 @@ from core.checkpoints import load_model, save_checkpoint
 from core.data import asr_text
 from core.decoding import beam_search, greedy_search
 from core.models import MODEL_MODULES, architecture_of
-from core.models.asr import SpeechRecognizer, SpeechRecognizerConfig
+from core.models.asr import SpeechRecognizer, SpeechRecognizerConfig, speech_transformer_config
 
-DECODERS = ["lstm", "transformer"]
+DECODERS = ["lstm", "transformer", "speech-transformer"]  # the homework decoders and the 11-785 Speech-Transformer
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -29,8 +29,10 @@ def one_thread():
 
 def tiny(decoder: str, **overrides) -> SpeechRecognizer:
     torch.manual_seed(0)
-    config = SpeechRecognizerConfig(decoder=decoder, d_model=32, n_heads=2, mlp_size=64, encoder_layers=1, **overrides)
-    return SpeechRecognizer(config)
+    sizes = dict(d_model=32, n_heads=2, mlp_size=64, encoder_layers=1) | overrides
+    if decoder == "speech-transformer":
+        return SpeechRecognizer(speech_transformer_config(**sizes))
+    return SpeechRecognizer(SpeechRecognizerConfig(decoder=decoder, **sizes))
 
 
 def test_homework_sizes_and_registration():
@@ -50,9 +52,11 @@ def test_shapes_and_cross_attention_weights(decoder):
     logits, cross = model(features, lengths, torch.randint(0, 35, (3, 6)))
     assert logits.shape == (3, 6, 35)
     weights = cross[-1]
-    assert weights.shape == (3, 2, 6, 21)  # (batch, heads, steps, frames after the stride-2 convolution)
+    frames = {"speech-transformer": [11, 8, 2]}.get(decoder, [21, 15, 4])  # 2 stride-2 convolutions, or 1
+    assert model.encoder.output_lengths(lengths).tolist() == frames
+    assert weights.shape == (3, 2, 6, frames[0])  # (batch, heads, steps, encoder frames)
     assert torch.allclose(weights.sum(-1), torch.ones(3, 2, 6), atol=1e-5)
-    assert torch.all(weights[2, :, :, 4:] == 0)  # 7 frames -> 4 encoder positions; padding gets no attention
+    assert torch.all(weights[2, :, :, frames[2]:] == 0)  # padding gets no attention
 
 
 @pytest.mark.parametrize("decoder", DECODERS)
@@ -76,7 +80,7 @@ def test_step_decoding_equals_teacher_forcing(decoder):
     for position in range(8):
         log_probs, state, attention = step_decoder.step(tokens[:, position], state)
         outputs.append(log_probs)
-        assert attention.shape == (2, 15)
+        assert attention.shape == (2, model.encoder.output_lengths(lengths)[0])
     assert torch.allclose(torch.stack(outputs, 1), torch.log_softmax(logits, -1), atol=1e-5)
 
 
@@ -88,7 +92,8 @@ def test_beam_of_one_is_greedy_and_results_carry_attention(decoder):
     beam1 = beam_search(model.step_decoder(features, lengths), 2, asr_text.START, asr_text.STOP, 1, 12)
     assert [h.tokens for h in greedy] == [h.tokens for h in beam1]
     beam3 = beam_search(model.step_decoder(features, lengths), 2, asr_text.START, asr_text.STOP, 3, 12)
-    assert all(h.attention.shape[1] == 15 for h in greedy + beam3)
+    frames = model.encoder.output_lengths(lengths)[0]
+    assert all(h.attention.shape[1] == frames for h in greedy + beam3)
     assert all(b.score >= g.score - 1e-6 for b, g in zip(beam3, greedy))
 
 
@@ -188,3 +193,88 @@ def test_decoding_without_cache_gives_the_same_transcript(decoder):
     uncached = greedy_search(model.step_decoder(features, lengths, use_cache=False), 2, asr_text.START, asr_text.STOP, 15)
     assert [h.tokens for h in cached] == [h.tokens for h in uncached]
     assert all(torch.allclose(a.attention, b.attention, atol=1e-5) for a, b in zip(cached, uncached))
+
+
+def test_speech_transformer_shape_and_size():
+    model = SpeechRecognizer(speech_transformer_config())
+    encoder = model.encoder
+    assert encoder.conv1.stride == (2,) and encoder.conv2.stride == (2,) and encoder.subsampling == 4
+    assert encoder.lstm.bidirectional and encoder.lstm.hidden_size * 2 == model.config.d_model
+    assert len(encoder.blocks) == 2 and len(model.decoder.blocks) == 2
+    assert all(block.self_attention.n_heads == 4 for block in model.decoder.blocks)
+    assert "decoder.positions" not in model.state_dict()  # sinusoidal: a fixed table, not a weight
+    assert sum(p.numel() for p in model.parameters()) * 4 < 9_000_000  # float32 checkpoint under the 10 MB cap
+    assert not any(isinstance(m, torch.nn.MultiheadAttention) for m in model.modules())
+
+
+def test_staged_schedule_switches_blocks_and_freezes_the_rest():
+    from core.asr import apply_stage, first_complete_epoch, staged_schedule
+
+    recipe = TrainRecipe(epochs=6, stages=staged_schedule(6, part1=2, frozen=3))
+    assert first_complete_epoch(recipe) == 2 and first_complete_epoch(TrainRecipe()) == 0
+    model = tiny("speech-transformer")
+    features, lengths = torch.randn(2, 30, 80), torch.tensor([30, 22])
+    seen = []
+    for epoch in range(6):
+        apply_stage(model, recipe, epoch)
+        trainable = {name.split(".")[1] if name.startswith("encoder.") else "decoder"
+                     for name, p in model.named_parameters() if p.requires_grad}
+        seen.append((model.encoder.active_layers, sorted(trainable)))
+        _, _, attention = model.encoder(features, lengths)
+        assert len(attention) == (0 if epoch < 2 else 1)
+    everything = ["blocks", "conv1", "conv2", "decoder", "final_norm", "lstm"]
+    assert seen == [(0, everything)] * 2 + [(None, ["blocks"])] * 3 + [(None, everything)]
+    with pytest.raises(ValueError):
+        staged_schedule(5, part1=2, frozen=3)
+
+
+def test_staged_training_only_moves_what_the_stage_trains(tmp_path):
+    """Two staged epochs on a tiny model: Part I never touches the encoder blocks; the frozen stage touches only them."""
+    from core.asr import apply_stage, staged_schedule
+    from core.train import RunSettings, fit
+
+    recipe = TrainRecipe(epochs=3, stages=staged_schedule(3, part1=1, frozen=1), label_smoothing=0.0)
+    model = tiny("speech-transformer")
+    batch = {"features": torch.randn(2, 24, 80), "lengths": torch.tensor([24, 20]),
+             "tokens": asr_text.pad_targets([asr_text.encode("ab"), asr_text.encode("c")]), "indices": [0, 1]}
+    snapshots = []
+    fit(model, torch.optim.AdamW(model.parameters(), lr=1e-2), lambda epoch: [batch] * 3,
+        lambda trained, item: batch_loss(trained, item, recipe),
+        lambda trained: {"val": 0.0}, RunSettings(run_dir=tmp_path, epochs=3, quiet=True),
+        on_epoch_start=lambda trained, epoch: apply_stage(trained, recipe, epoch),
+        on_epoch_end=lambda record: snapshots.append({k: v.clone() for k, v in model.state_dict().items()}))
+    start = tiny("speech-transformer").state_dict()
+
+    def moved(before, after, prefix):
+        return any(not torch.equal(before[key], after[key]) for key in before if key.startswith(prefix))
+
+    assert not moved(start, snapshots[0], "encoder.blocks") and moved(start, snapshots[0], "encoder.lstm")
+    assert moved(snapshots[0], snapshots[1], "encoder.blocks")
+    assert not moved(snapshots[0], snapshots[1], "encoder.lstm") and not moved(snapshots[0], snapshots[1], "decoder")
+    assert moved(snapshots[1], snapshots[2], "decoder")
+
+
+def test_joint_ctc_training_learns_and_decoding_ignores_the_head():
+    torch.manual_seed(1)
+    model = tiny("transformer", ctc_head=True)
+    texts = ["a cat.", "the dog ran"]
+    batch = {"features": torch.randn(2, 40, 80), "lengths": torch.tensor([40, 36]),
+             "tokens": asr_text.pad_targets([asr_text.encode(text) for text in texts]), "indices": [0, 1]}
+    recipe = TrainRecipe(label_smoothing=0.0, ctc_weight=0.5)
+    memory, memory_lengths, _ = model.encoder(batch["features"], batch["lengths"])
+    targets = [asr_text.encode(text)[1:-1] for text in texts]
+    first_ctc = float(model.ctc_loss(memory, memory_lengths, targets))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    model.train()
+    for _ in range(60):
+        optimizer.zero_grad()
+        loss, _ = batch_loss(model, batch, recipe)
+        loss.backward()
+        optimizer.step()
+    memory, memory_lengths, _ = model.encoder(batch["features"], batch["lengths"])
+    assert float(model.ctc_loss(memory, memory_lengths, targets)) < first_ctc / 4
+    model.eval()
+    hypotheses = greedy_search(model.step_decoder(batch["features"], batch["lengths"]), 2, asr_text.START, asr_text.STOP, 20)
+    assert [asr_text.decode(h.tokens) for h in hypotheses] == texts
+    with pytest.raises(ValueError, match="no CTC head"):
+        tiny("transformer").ctc_loss(memory, memory_lengths, targets)

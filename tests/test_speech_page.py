@@ -15,17 +15,20 @@ from streamlit.testing.v1 import AppTest
 from core import asr, paths
 from core.checkpoints import list_checkpoints, save_checkpoint
 from core.models import architecture_of
-from core.models.asr import SpeechRecognizer, SpeechRecognizerConfig
+from core.models.asr import SpeechRecognizer, SpeechRecognizerConfig, speech_transformer_config
 from core.speech_examples import EXAMPLES_DIR, load_examples
 from tests.helpers import ARTIFACTS, assert_no_exception, run_lab, wait_for_app
 
-TINY = {"transformer": "asr/tiny-test-transformer", "lstm": "asr/tiny-test-lstm"}
+TINY = {"transformer": "asr/tiny-test-transformer", "lstm": "asr/tiny-test-lstm",
+        "speech-transformer": "asr/tiny-test-speech-transformer"}
 
 
 def tiny_recognizer(decoder: str) -> SpeechRecognizer:
     torch.manual_seed(0)
-    config = SpeechRecognizerConfig(decoder=decoder, d_model=32, n_heads=2, mlp_size=64, encoder_layers=1,
-                                    decoder_layers=2 if decoder == "transformer" else 1)
+    sizes = dict(d_model=32, n_heads=2, mlp_size=64, encoder_layers=1)
+    if decoder == "speech-transformer":
+        return SpeechRecognizer(speech_transformer_config(**sizes)).eval()
+    config = SpeechRecognizerConfig(decoder=decoder, **sizes, decoder_layers=2 if decoder == "transformer" else 1)
     return SpeechRecognizer(config).eval()
 
 
@@ -48,7 +51,7 @@ def tiny_checkpoints(tmp_path_factory) -> Path:
 @pytest.fixture
 def app(tiny_checkpoints, monkeypatch) -> AppTest:
     monkeypatch.setattr(paths, "CHECKPOINTS", tiny_checkpoints)
-    return run_lab("speech", timeout=180)
+    return run_lab("speech", timeout=300)
 
 
 def wav_bytes(audio: np.ndarray, rate: int = 16_000, subtype: str = "PCM_16", file_format: str = "WAV") -> bytes:
@@ -74,18 +77,44 @@ def test_example_is_transcribed_by_every_model_with_scores_and_figures(app):
     assert [header.value for header in app.header][:4] == [
         "1 · Audio", "2 · Every model, greedy and beam search", "3 · Where each decoder listened",
         "4 · Training and test results"]
-    assert len(app.code) == 4  # two models x (greedy, beam 4)
+    assert len(app.code) == 3 * 2 + 1  # three models x (greedy, beam 4), and PocketSphinx
     timings = [markdown.value for markdown in app.markdown if markdown.value.startswith("**greedy** ·")]
-    assert len(timings) == 2 and all(value.endswith(" s") for value in timings)
+    assert len(timings) == 3 and all(value.endswith(" s") for value in timings)
     scores = app.dataframe[0].value
-    assert scores.shape == (6, 4)
+    assert scores.shape == (6, 7) and "PocketSphinx" in scores.columns
     assert "Damerau-Levenshtein on homework tokens" in scores.index and "WER (jiwer)" in scores.index
-    # waveform, spectrogram, two alignments, per model its cross-attention under the spectrogram, one self-attention,
-    # and the training curves
-    assert plotly_count(app) == 2 + 2 + 2 + 1 + 1
+    # waveform, spectrogram, three alignments, per model its cross-attention under the spectrogram, a self-attention
+    # per transformer decoder, and the training curves
+    assert plotly_count(app) == 2 + 3 + 3 + 2 + 1
+    assert "Speech-Transformer (tiny-test-speech-transformer)" in [subheader.value for subheader in app.subheader]
     results = app.dataframe[1].value
     assert any(model.startswith("student report") for model in results["model"])
     assert any(model.startswith("Glassbox, transformer decoder") for model in results["model"])
+
+
+def test_pocketsphinx_reference_column_reads_the_example_and_can_be_hidden(app):
+    headers = [subheader.value for subheader in app.subheader]
+    assert "PocketSphinx (reference)" in headers
+    # The example is real LJ Speech read clearly: the classic recognizer gets most of its words.
+    reference = asr.comparable_reference(app.text_input[0].value)
+    transcript = app.code[-1].value
+    assert len(set(transcript.split()) & set(reference.split())) >= len(reference.split()) // 2
+    app.toggle(key="pocketsphinx").set_value(False).run()
+    assert "PocketSphinx (reference)" not in [subheader.value for subheader in app.subheader]
+    assert len(app.code) == 3 * 2
+
+
+def test_results_table_places_pocketsphinx_on_the_real_sets(tiny_checkpoints, monkeypatch, tmp_path):
+    from core import speech_real
+
+    shipped = tmp_path / "bench-asr-real.json"
+    shipped.write_text('{"systems": {"pocketsphinx": {"real-ljspeech": {"clips": 100, "cer": 0.144, "wer": 0.289}, '
+                       '"other-voices": {"clips": 48, "cer": 0.311, "wer": 0.486}}}}')
+    monkeypatch.setattr(paths, "CHECKPOINTS", tiny_checkpoints)
+    monkeypatch.setattr(speech_real, "BENCHMARK_FILE", shipped)
+    results = run_lab("speech", timeout=300).dataframe[1].value
+    rows = results[results["model"].str.startswith("PocketSphinx")]
+    assert sorted(rows["cer"]) == [0.144, 0.311] and set(rows["clips"]) == {100, 48}
 
 
 def test_page_explains_the_diagonal_and_offers_every_head(app):
@@ -236,7 +265,8 @@ def test_user_picks_an_example_then_uploads_a_clip_and_a_corrupt_file(page, app_
         page.get_by_role("option", name=examples[-1].label).click()
         wait_for_app(page, "Where each decoder listened", timeout_ms=300_000)
         assert_no_exception(page)
-        assert page.get_by_test_id("stCode").count() >= 4  # every model, greedy and beam
+        assert page.get_by_test_id("stCode").count() >= 5  # every model, greedy and beam, and PocketSphinx
+        assert page.get_by_text("PocketSphinx (reference)").count() == 1
         assert page.locator(".js-plotly-plot").count() >= 6  # waveform, spectrogram, alignments, heatmaps
         page.get_by_text("beam 4").last.click()  # inspect the beam-search decode
         wait_for_app(page, "Where each decoder listened", timeout_ms=300_000)

@@ -1,16 +1,12 @@
 """Translation lab page: AppTest for its logic with the shipped checkpoints, one browser test as a user would use it."""
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from core import translation
-from core.paths import REPO_ROOT
-from tests.helpers import assert_no_exception, wait_for_app
-
-PAGE = REPO_ROOT / "labs" / "translation.py"
+from tests.helpers import assert_no_exception, run_lab, wait_for_app
 
 
 def run_page():
-    return AppTest.from_file(str(PAGE), default_timeout=90).run()
+    return run_lab("translation", timeout=90)
 
 
 def translations(app) -> list[str]:

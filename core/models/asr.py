@@ -7,6 +7,10 @@ Every attention is the one `MultiHeadAttention` of core.models.attention, inside
 (pre-norm; self-attention, cross-attention and the MLP each optional). Decoding goes through core.decoding:
 `model.step_decoder(features, lengths)` binds a batch and exposes start/step/reorder, with the LSTM state or
 the transformer's key/value cache carried from step to step.
+
+The same classes build the CMU 11-785 Speech-Transformer (HW4 part 2) from config values alone: a CNN-LSTM front end
+(two stride-2 convolutions, 4x fewer frames, then a bidirectional LSTM) before the encoder blocks, sinusoidal
+decoder positions, and more decoder blocks and heads (`speech_transformer_config`).
 """
 from __future__ import annotations
 
@@ -34,6 +38,25 @@ class SpeechRecognizerConfig:
     vocab_size: int = len(asr_text.TOKENS)
     max_tokens: int = asr_text.MAX_CHARACTERS + 1  # decoder inputs: `<` + 97 characters
     max_timescale: float = 3000.0  # sinusoidal positions, as the homework
+    front_end: str = "conv"  # "conv": the homework's two convolutions; "conv-lstm": the Speech-Transformer's CNN-LSTM
+    decoder_positions: str = "learned"  # "learned" (homework, torch.rand init) or "sinusoidal" (Speech-Transformer)
+    ctc_head: bool = False  # a linear CTC layer on the encoder, for joint CTC-attention training (decoding ignores it)
+
+
+FRONT_END_STRIDES = {"conv": (1, 2), "conv-lstm": (2, 2)}  # (conv1, conv2): frames are divided by their product
+
+
+def speech_transformer_config(**overrides) -> SpeechRecognizerConfig:
+    """The 11-785 Speech-Transformer at a size this 2-core CPU trains in minutes per epoch.
+
+    d_model 192 with 4 heads of 48, MLP 512 and 2 + 2 layers: 2.1 M parameters (under the 10 MB checkpoint cap). The
+    CNN front end quarters the frame rate (25 encoder frames per second), which pays for the LSTM's sequential
+    steps and the second decoder block; characters come at ~15 per second, so 25 frames per second still
+    leaves more than one frame per character.
+    """
+    values = dict(decoder="transformer", front_end="conv-lstm", decoder_positions="sinusoidal", d_model=192,
+                  n_heads=4, mlp_size=512, encoder_layers=2, decoder_layers=2, max_timescale=10_000.0)
+    return SpeechRecognizerConfig(**(values | overrides))
 
 
 def sinusoids(length: int, channels: int, max_timescale: float) -> torch.Tensor:
@@ -82,34 +105,57 @@ class ResidualAttentionBlock(nn.Module):
 
 
 class AudioEncoder(nn.Module):
-    """Two GELU convolutions (the second halves the frame rate), sinusoidal positions, pre-norm blocks, LayerNorm."""
+    """Two GELU convolutions, [a bidirectional LSTM,] sinusoidal positions, pre-norm blocks, LayerNorm.
+
+    The homework's front end keeps conv1 at full rate and halves the frames in conv2; the Speech-Transformer's
+    CNN-LSTM front end halves them in both and runs a BiLSTM over the result. `active_layers` (not part of the
+    config) lets staged training run the encoder without its attention blocks first; None uses them all.
+    """
 
     def __init__(self, config: SpeechRecognizerConfig):
         super().__init__()
+        if config.front_end not in FRONT_END_STRIDES:
+            raise ValueError(f"Unknown front end '{config.front_end}'; use one of {', '.join(FRONT_END_STRIDES)}.")
         self.config = config
-        self.conv1 = nn.Conv1d(config.n_mels, config.d_model, kernel_size=3, padding=1)
-        self.conv2 = nn.Conv1d(config.d_model, config.d_model, kernel_size=3, stride=2, padding=1)
+        self.strides = FRONT_END_STRIDES[config.front_end]
+        self.conv1 = nn.Conv1d(config.n_mels, config.d_model, kernel_size=3, stride=self.strides[0], padding=1)
+        self.conv2 = nn.Conv1d(config.d_model, config.d_model, kernel_size=3, stride=self.strides[1], padding=1)
+        self.lstm = (nn.LSTM(config.d_model, config.d_model // 2, batch_first=True, bidirectional=True)
+                     if config.front_end == "conv-lstm" else None)
         self.blocks = nn.ModuleList(
             ResidualAttentionBlock(config.d_model, config.n_heads, config.mlp_size) for _ in range(config.encoder_layers)
         )
         self.final_norm = nn.LayerNorm(config.d_model)
+        self.active_layers: int | None = None
 
-    @staticmethod
-    def output_lengths(lengths: torch.Tensor) -> torch.Tensor:
-        return (lengths - 1) // 2 + 1
+    @property
+    def subsampling(self) -> int:
+        """Feature frames per encoder frame."""
+        return self.strides[0] * self.strides[1]
+
+    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        for stride in self.strides:  # kernel 3, padding 1
+            lengths = (lengths - 1) // stride + 1
+        return lengths
 
     def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         """features (batch, frames, n_mels) -> (memory (batch, frames', d_model), lengths', self-attention weights per block)."""
         # Zero the padding before each convolution, so a clip's output does not depend on its batch-mates.
         frames = padding_mask(lengths, features.shape[1])[:, 0]  # (batch, 1, frames)
         x = features.transpose(1, 2) * frames  # (batch, n_mels, frames)
-        x = nn.functional.gelu(self.conv1(x)) * frames
+        x = nn.functional.gelu(self.conv1(x))
+        conv1_lengths = (lengths - 1) // self.strides[0] + 1
+        x = x * padding_mask(conv1_lengths, x.shape[2])[:, 0]
         x = nn.functional.gelu(self.conv2(x)).transpose(1, 2)  # (batch, frames', d_model)
-        x = x + sinusoids(x.shape[1], x.shape[2], self.config.max_timescale).to(x.dtype)
         out_lengths = self.output_lengths(lengths)
+        if self.lstm is not None:  # packed, so the backward direction starts at each clip's own last frame
+            padded_frames = x.shape[1]
+            packed = nn.utils.rnn.pack_padded_sequence(x, out_lengths.cpu(), batch_first=True, enforce_sorted=False)
+            x, _ = nn.utils.rnn.pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=padded_frames)
+        x = x + sinusoids(x.shape[1], x.shape[2], self.config.max_timescale).to(x.device, x.dtype)
         mask = padding_mask(out_lengths, x.shape[1])
         attention = []
-        for block in self.blocks:
+        for block in self.blocks[: self.active_layers]:
             x, weights, _ = block(x, self_mask=mask)
             attention.append(weights)
         return self.final_norm(x), out_lengths, attention
@@ -146,7 +192,10 @@ class TextDecoderTransformer(nn.Module):
     def __init__(self, config: SpeechRecognizerConfig):
         super().__init__()
         self.embedding = nn.Embedding(config.vocab_size, config.d_model)
-        self.positions = nn.Parameter(torch.rand(config.max_tokens, config.d_model))  # torch.rand, as the homework
+        if config.decoder_positions == "sinusoidal":  # fixed table, not saved with the weights
+            self.register_buffer("positions", sinusoids(config.max_tokens, config.d_model, config.max_timescale), persistent=False)
+        else:
+            self.positions = nn.Parameter(torch.rand(config.max_tokens, config.d_model))  # torch.rand, as the homework
         self.blocks = nn.ModuleList(
             ResidualAttentionBlock(config.d_model, config.n_heads, config.mlp_size, cross_attention=True)
             for _ in range(config.decoder_layers)
@@ -190,11 +239,28 @@ class SpeechRecognizer(nn.Module):
         self.config = config
         self.encoder = AudioEncoder(config)
         self.decoder = DECODERS[config.decoder](config)
+        self.ctc = nn.Linear(config.d_model, config.vocab_size) if config.ctc_head else None
 
-    def forward(self, features: torch.Tensor, lengths: torch.Tensor, tokens: torch.Tensor):
-        """Teacher forcing: tokens (batch, steps) are the inputs `<` c1 …; returns (logits, cross weights per block)."""
+    def forward(self, features: torch.Tensor, lengths: torch.Tensor, tokens: torch.Tensor, with_memory: bool = False):
+        """Teacher forcing: tokens (batch, steps) are the inputs `<` c1 …; returns (logits, cross weights per block),
+        plus (memory, memory lengths) with `with_memory` (joint CTC training reads the encoder output)."""
         memory, memory_lengths, _ = self.encoder(features, lengths)
-        return self.decoder(tokens, memory, padding_mask(memory_lengths, memory.shape[1]))
+        logits, cross_weights = self.decoder(tokens, memory, padding_mask(memory_lengths, memory.shape[1]))
+        return (logits, cross_weights, (memory, memory_lengths)) if with_memory else (logits, cross_weights)
+
+    def ctc_loss(self, memory: torch.Tensor, memory_lengths: torch.Tensor, targets: list[list[int]]) -> torch.Tensor:
+        """CTC loss of the encoder output against the character ids (no `<`/`>`), `@` padding as the blank.
+
+        The auxiliary objective of joint CTC-attention training (Kim, Hori & Watanabe 2017): it forces a monotonic
+        alignment onto the encoder, which the attention decoder then finds much sooner.
+        """
+        if self.ctc is None:
+            raise ValueError("This model has no CTC head (config.ctc_head is False).")
+        log_probs = torch.log_softmax(self.ctc(memory.float()), dim=-1).transpose(0, 1)  # (frames, batch, vocab)
+        flat = torch.tensor([token for target in targets for token in target], dtype=torch.long, device=memory.device)
+        target_lengths = torch.tensor([len(target) for target in targets], dtype=torch.long)
+        return nn.functional.ctc_loss(log_probs, flat, memory_lengths.cpu(), target_lengths, blank=asr_text.PAD,
+                                      zero_infinity=True)
 
     def step_decoder(self, features: torch.Tensor, lengths: torch.Tensor, use_cache: bool = True) -> "RecognizerStepDecoder":
         memory, memory_lengths, _ = self.encoder(features, lengths)

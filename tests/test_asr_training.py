@@ -1,0 +1,76 @@
+"""The speech recognizers' training data and run bookkeeping: mixing real speech, on-the-fly augmentation, resumes."""
+import json
+from dataclasses import asdict
+
+import pytest
+import torch
+
+from core import paths
+from core.asr import SpeechSet, TrainRecipe, resumable_config, train_command
+from core.data.audio import FEATURES
+from core.data.augment import AUGMENT_PRESETS
+from core.data.real_speech import assert_no_evaluation_leak, real_ljspeech_eval_clips, training_clips
+from core.models.asr import SpeechRecognizerConfig, speech_transformer_config
+
+
+@pytest.fixture(scope="module")
+def real_set(tmp_path_factory) -> SpeechSet:
+    """Three real training clips, their features cached in a temporary folder."""
+    cache = tmp_path_factory.mktemp("cache")
+    original, paths.CACHE = paths.CACHE, cache
+    try:
+        yield SpeechSet(training_clips()[:3], paths.SHARED_DATA, quiet=True)
+    finally:
+        paths.CACHE = original
+
+
+def test_augmentation_is_fixed_by_epoch_and_position(real_set):
+    repeated = real_set.select([0, 1, 2, 0])  # the fourth is a second copy of the first clip
+    repeated.with_augmentation(AUGMENT_PRESETS["default"](), seed=42)
+    first, again, next_epoch = repeated.batch([0, 1, 2, 3], epoch=3), repeated.batch([0, 1, 2, 3], epoch=3), repeated.batch([0, 1, 2, 3], epoch=4)
+    assert torch.equal(first["features"], again["features"])  # a resumed epoch sees the same draws
+    assert not torch.equal(first["features"], next_epoch["features"])
+    copy_a, copy_b = first["features"][0, : first["lengths"][0]], first["features"][3, : first["lengths"][3]]
+    assert copy_a.shape != copy_b.shape or not torch.equal(copy_a, copy_b)  # each copy gets its own draw
+    plain = real_set.batch([0, 1, 2])
+    assert torch.equal(plain["tokens"], first["tokens"][:3])  # augmentation never touches the targets
+    ratio = first["lengths"][:3].float() / plain["lengths"].float()
+    assert torch.all((ratio > 0.85) & (ratio < 1.15))  # speed perturbation stays within 0.9-1.1
+
+
+def test_specaugment_only_works_on_cached_features(real_set, monkeypatch):
+    import core.asr
+
+    part = real_set.select([0, 1]).with_augmentation(AUGMENT_PRESETS["specaugment"](), seed=1)
+    monkeypatch.setattr(core.asr, "load_audio", lambda *args, **kwargs: pytest.fail("audio was read again"))
+    batch = part.batch([0, 1], epoch=0)
+    assert torch.equal(batch["lengths"], real_set.batch([0, 1])["lengths"])
+
+
+def test_evaluation_clips_can_never_train():
+    assert_no_evaluation_leak(training_clips())
+    with pytest.raises(ValueError):
+        assert_no_evaluation_leak(training_clips()[:5] + real_ljspeech_eval_clips()[:1])
+
+
+def test_a_run_started_before_new_config_fields_still_resumes(tmp_path):
+    config, recipe = SpeechRecognizerConfig(), TrainRecipe()
+    current = {"config": asdict(config), "recipe": asdict(recipe), "features": asdict(FEATURES)}
+    older = json.loads(json.dumps(current))
+    del older["config"]["ctc_head"], older["recipe"]["augment"]  # fields the code gained since the run started
+    (tmp_path / "config.json").write_text(json.dumps(older))
+    (tmp_path / "state.json").write_text("{}")
+    assert resumable_config(tmp_path, current, SpeechRecognizerConfig) == older
+    changed = json.loads(json.dumps(current))
+    changed["recipe"]["augment"] = "default"  # a new field set to something else is a different experiment
+    assert resumable_config(tmp_path, changed, SpeechRecognizerConfig) == changed
+
+
+def test_train_command_rebuilds_each_recipe():
+    staged = TrainRecipe(stages=[{"name": "p1", "epochs": 6, "encoder_blocks": False, "trains": "all"}])
+    assert "--architecture speech-transformer --part1-epochs 6" in train_command("x", speech_transformer_config(), staged)
+    mixed = TrainRecipe(real_speech_repeats=4, augment="default", ctc_weight=0.3, corpora=["original", "wide"])
+    command = train_command("x", SpeechRecognizerConfig(decoder="lstm"), mixed)
+    for part in ["--decoder lstm", "--real-speech-repeats 4", "--augment default", "--ctc-weight 0.3",
+                 "--corpora original wide"]:
+        assert part in command
