@@ -21,6 +21,7 @@ from tests.helpers import ARTIFACTS, assert_no_exception, run_lab, wait_for_app
 
 TINY = {"transformer": "asr/tiny-test-transformer", "lstm": "asr/tiny-test-lstm",
         "speech-transformer": "asr/tiny-test-speech-transformer"}
+TRANSCRIPTS = len(TINY) * 2 + 1  # every model greedy and beam, and PocketSphinx's reference column
 
 
 def tiny_recognizer(decoder: str) -> SpeechRecognizer:
@@ -77,7 +78,7 @@ def test_example_is_transcribed_by_every_model_with_scores_and_figures(app):
     assert [header.value for header in app.header][:4] == [
         "1 · Audio", "2 · Every model, greedy and beam search", "3 · Where each decoder listened",
         "4 · Training and test results"]
-    assert len(app.code) == 3 * 2 + 1  # three models x (greedy, beam 4), and PocketSphinx
+    assert len(app.code) == TRANSCRIPTS
     timings = [markdown.value for markdown in app.markdown if markdown.value.startswith("**greedy** ·")]
     assert len(timings) == 3 and all(value.endswith(" s") for value in timings)
     scores = app.dataframe[0].value
@@ -132,13 +133,13 @@ def test_heads_and_steps_do_not_rerun_the_models(app, monkeypatch):
     monkeypatch.setattr(asr, "transcribe_with_attention", lambda *args, **kwargs: calls.append(1) or original(*args, **kwargs))
     app.radio(key="source").set_value("the microphone").run()
     app.audio_input[0].set_value(("t.wav", wav_bytes(speech_like(2.0, seed=11)), "audio/wav")).run()
-    assert not app.exception and len(calls) == 4  # a new recording: 2 models x 2 decodings
+    assert not app.exception and len(calls) == len(TINY) * 2  # a new recording: every model, greedy and beam
     app.slider(key=f"step-{TINY['transformer']}").set_value(3).run()
     app.selectbox(key=f"heads-{TINY['transformer']}").set_value(app.selectbox(key=f"heads-{TINY['transformer']}").options[3]).run()
     app.radio(key="inspect_decoding").set_value("beam 4").run()
-    assert not app.exception and len(calls) == 4
+    assert not app.exception and len(calls) == len(TINY) * 2
     app.slider(key="beam").set_value(3).run()
-    assert len(calls) == 6  # a new beam width decodes again (greedy is reused)
+    assert len(calls) == len(TINY) * 3  # a new beam width decodes again (greedy is reused)
 
 
 def test_stereo_upload_at_another_rate_is_folded_and_resampled(app):
@@ -147,7 +148,7 @@ def test_stereo_upload_at_another_rate_is_folded_and_resampled(app):
     app.file_uploader[0].set_value(("stereo.flac", wav_bytes(stereo, 44_100, file_format="FLAC"), "audio/flac")).run()
     assert not app.exception and not app.error
     assert any("1.50 s, resampled to 16 kHz mono" in caption.value for caption in app.caption)
-    assert len(app.code) == 4
+    assert len(app.code) == TRANSCRIPTS
     assert "Against the reference" not in [subheader.value for subheader in app.subheader]
 
 
@@ -156,7 +157,7 @@ def test_compressed_uploads_are_transcribed(app, suffix, file_format, subtype):
     app.radio(key="source").set_value("a file").run()
     payload = wav_bytes(speech_like(2.0, 22_050, seed=7), 22_050, subtype=subtype, file_format=file_format)
     app.file_uploader[0].set_value((f"clip.{suffix}", payload, f"audio/{suffix}")).run()
-    assert not app.exception and not app.error and len(app.code) == 4
+    assert not app.exception and not app.error and len(app.code) == TRANSCRIPTS
 
 
 def test_typed_reference_is_scored_for_an_upload(app):
@@ -185,7 +186,7 @@ def test_bad_uploads_show_a_message_and_the_page_stays_usable(app, kind):
     assert len(app.error) == 1 and "This audio cannot be used" in app.error[0].value and message in app.error[0].value
     assert "4 · Training and test results" in [header.value for header in app.header]
     app.radio(key="source").set_value("an example").run()  # and back to a working clip
-    assert not app.exception and not app.error and len(app.code) == 4
+    assert not app.exception and not app.error and len(app.code) == TRANSCRIPTS
 
 
 def test_without_checkpoints_the_page_says_how_to_get_them(tmp_path, monkeypatch):
