@@ -39,7 +39,8 @@ st.subheader("Speech lab")
 st.write(
     "The homework's speech recognizer, an audio encoder with an LSTM or a transformer character decoder: pick an "
     "example, upload a file or record yourself, and see every model's transcript side by side (greedy and beam "
-    "search, timed, scored against a reference with a character alignment), the cross-attention of each output "
+    "search, timed, scored against a reference with a character alignment) next to PocketSphinx, a classic "
+    "recognizer trained on real speech, then the cross-attention of each output "
     "character over the spectrogram, step by step, the transformer's self-attention, the training curves, and the "
     "test scores beside the students'."
 )
