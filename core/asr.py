@@ -21,12 +21,24 @@ from tqdm.auto import tqdm
 
 from core import paths
 from core.data import asr_text
-from core.data.audio import FEATURES, FeatureCache, bucket_batches, load_audio, log_mel, pad_features
+from core.data.audio import (
+    FEATURES,
+    FeatureCache,
+    bucket_batches,
+    load_audio,
+    log_mel,
+    pad_features,
+)
 from core.data.ljspeech import SHARED_LJSPEECH, Utterance, load_split, real_clips
 from core.data.synth import CORPUS_FOLDERS
 from core.decoding import search
 from core.errors import DataUnavailableError, GlassboxError
-from core.metrics import cosine_similarity, damerau_levenshtein_similarity, jaccard_similarity, levenshtein_distance
+from core.metrics import (
+    cosine_similarity,
+    damerau_levenshtein_similarity,
+    jaccard_similarity,
+    levenshtein_distance,
+)
 
 SYNTH_CORPUS = CORPUS_FOLDERS["original"]  # the corpus the shipped models trained on
 MAX_DECODE_STEPS = asr_text.MAX_CHARACTERS + 1  # 97 characters and `>`
@@ -128,15 +140,19 @@ class SpeechSet:
     def __len__(self) -> int:
         return len(self.utterances)
 
+    @classmethod
+    def _of(cls, utterances, features, tokens, augment=None, augment_seed: int = 0) -> "SpeechSet":
+        """A set over features already in memory (no cache reads)."""
+        made = object.__new__(cls)
+        made.utterances, made.features, made.tokens = list(utterances), list(features), list(tokens)
+        made.augment, made.augment_seed = augment, augment_seed
+        return made
+
     @staticmethod
     def concat(parts: list["SpeechSet"]) -> "SpeechSet":
         """One set of several corpora's clips (each keeps the features of its own cache)."""
-        joined = object.__new__(SpeechSet)
-        joined.utterances = [u for part in parts for u in part.utterances]
-        joined.features = [f for part in parts for f in part.features]
-        joined.tokens = [t for part in parts for t in part.tokens]
-        joined.augment, joined.augment_seed = None, 0
-        return joined
+        return SpeechSet._of([u for part in parts for u in part.utterances], [f for part in parts for f in part.features],
+                             [t for part in parts for t in part.tokens])
 
     def with_augmentation(self, config, seed: int) -> "SpeechSet":
         """This set, augmented on the fly in `batch` (draws fixed by seed, epoch and position: resumable)."""
@@ -173,12 +189,8 @@ class SpeechSet:
 
     def select(self, indices) -> "SpeechSet":
         """The clips at `indices` (repeats allowed), sharing this set's features (no recomputation)."""
-        part = object.__new__(SpeechSet)
-        part.utterances = [self.utterances[i] for i in indices]
-        part.features = [self.features[i] for i in indices]
-        part.tokens = [self.tokens[i] for i in indices]
-        part.augment, part.augment_seed = self.augment, self.augment_seed
-        return part
+        return SpeechSet._of([self.utterances[i] for i in indices], [self.features[i] for i in indices],
+                             [self.tokens[i] for i in indices], self.augment, self.augment_seed)
 
     def subset(self, count: int) -> "SpeechSet":
         return self.select(range(min(count, len(self))))
@@ -520,6 +532,7 @@ def export_checkpoint(name: str, run_dir: Path, corpus_root: Path = SYNTH_CORPUS
     from core.data.synth import VOICES, VOICES_BY_NAME, voice_card
     from core.models import architecture_of
     from core.models.asr import SpeechRecognizer, SpeechRecognizerConfig
+    from core.train import best_epoch
 
     state_path, best_path = Path(run_dir) / "state.json", Path(run_dir) / "best.safetensors"
     if not state_path.exists() or not best_path.exists():
@@ -531,7 +544,7 @@ def export_checkpoint(name: str, run_dir: Path, corpus_root: Path = SYNTH_CORPUS
     complete = history[first_complete_epoch(recipe):]
     if not complete:
         raise DataUnavailableError(f"{run_dir} has not reached the stage where its encoder blocks run yet: train on.")
-    best = max(complete, key=lambda record: record["val_damerau_levenshtein"])
+    best = best_epoch(complete, "val_damerau_levenshtein")
     model = SpeechRecognizer(SpeechRecognizerConfig(**recipe_seen["config"]))
     model.load_state_dict(load_file(str(best_path)))
     model.eval()

@@ -27,7 +27,7 @@ def register(commands) -> None:
     synth = commands.task("data", "synth-ljspeech", "Synthesize every LJ Speech transcript with Debian TTS voices.", _synth)
     synth.add_argument("out", nargs="?", default=None,
                        help="output folder (default: the voice set's, ~/.cache/glassbox/ljspeech-synth[-wide])")
-    synth.add_argument("--voice-set", choices=["original", "wide"], default="original",
+    synth.add_argument("--voice-set", choices=list(CORPUS_FOLDERS), default="original",
                        help="original: the 14 voices the shipped models trained on; wide: piper, RHVoice, pico and more")
     synth.add_argument("--limit", type=int, default=None, help="only the first N rows of each split")
     synth.add_argument("--voices", nargs="+", default=None, help="voice names (default: all; see core/data/synth.py)")
@@ -43,7 +43,7 @@ def register(commands) -> None:
     train.add_argument("--part1-epochs", type=int, default=6, help="Speech-Transformer Part I epochs (then 3 frozen)")
     train.add_argument("--ctc-weight", type=float, default=0.0,
                        help="joint CTC-attention: weight of a CTC loss on the encoder (adds a CTC head; 0 = the homework)")
-    train.add_argument("--corpora", nargs="+", default=["original"], choices=["original", "wide"],
+    train.add_argument("--corpora", nargs="+", default=["original"], choices=list(CORPUS_FOLDERS),
                        help="synthetic voice sets to train on (build 'wide' with synth-ljspeech --voice-set wide)")
     train.add_argument("--real-speech-repeats", type=int, default=0,
                        help="mix the real training speech (99 min: LJ extra, Kathleen, Common Voice) in, N times per epoch")
@@ -91,7 +91,12 @@ def _synth(args: argparse.Namespace) -> dict:
 def _train(args: argparse.Namespace) -> dict:
     import torch
 
-    from core.asr import TrainRecipe, export_checkpoint, staged_schedule, train_recognizer
+    from core.asr import (
+        TrainRecipe,
+        export_checkpoint,
+        staged_schedule,
+        train_recognizer,
+    )
     from core.models.asr import SpeechRecognizerConfig, speech_transformer_config
 
     if args.threads:

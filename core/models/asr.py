@@ -104,6 +104,11 @@ class ResidualAttentionBlock(nn.Module):
         return x, self_weights, cross_weights
 
 
+def conv_lengths(lengths: torch.Tensor, stride: int) -> torch.Tensor:
+    """Frames out of a kernel-3, padding-1 convolution with this stride."""
+    return (lengths - 1) // stride + 1
+
+
 class AudioEncoder(nn.Module):
     """Two GELU convolutions, [a bidirectional LSTM,] sinusoidal positions, pre-norm blocks, LayerNorm.
 
@@ -134,8 +139,8 @@ class AudioEncoder(nn.Module):
         return self.strides[0] * self.strides[1]
 
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
-        for stride in self.strides:  # kernel 3, padding 1
-            lengths = (lengths - 1) // stride + 1
+        for stride in self.strides:
+            lengths = conv_lengths(lengths, stride)
         return lengths
 
     def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
@@ -144,8 +149,7 @@ class AudioEncoder(nn.Module):
         frames = padding_mask(lengths, features.shape[1])[:, 0]  # (batch, 1, frames)
         x = features.transpose(1, 2) * frames  # (batch, n_mels, frames)
         x = nn.functional.gelu(self.conv1(x))
-        conv1_lengths = (lengths - 1) // self.strides[0] + 1
-        x = x * padding_mask(conv1_lengths, x.shape[2])[:, 0]
+        x = x * padding_mask(conv_lengths(lengths, self.strides[0]), x.shape[2])[:, 0]
         x = nn.functional.gelu(self.conv2(x)).transpose(1, 2)  # (batch, frames', d_model)
         out_lengths = self.output_lengths(lengths)
         if self.lstm is not None:  # packed, so the backward direction starts at each clip's own last frame
