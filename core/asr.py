@@ -62,6 +62,9 @@ class TrainRecipe:
     augment: str = "none"  # a core.data.augment.AUGMENT_PRESETS name, drawn per clip and epoch
     ctc_weight: float = 0.0  # joint CTC-attention: loss = (1 - w) * decoder loss + w * encoder CTC loss (needs ctc_head)
     stages: list[dict] | None = None  # staged training (Speech-Transformer): see TrainStage; None trains end to end
+    init_from: str | None = None  # warm start from a shipped checkpoint's weights (e.g. "asr/lj-transformer")
+    clips_per_epoch: int | None = None  # each epoch a seeded draw of this many training clips: equal compute per recipe
+    real_val_clips: int = 0  # real training clips held out to choose the epoch on real speech (val_real_* curves)
     bf16: bool = True  # bfloat16 autocast for training steps: 1.9x faster on this CPU (AVX512-BF16); weights stay fp32
 
 
@@ -108,6 +111,45 @@ def apply_stage(model, recipe: TrainRecipe, epoch: int) -> None:
     model.encoder.active_layers = None if stage.encoder_blocks else 0
     for name, parameter in model.named_parameters():
         parameter.requires_grad_(stage.trains == "all" or name.startswith("encoder.blocks."))
+
+
+def selection_metric(recipe: TrainRecipe) -> str:
+    """The validation score that picks the epoch to ship: on held-out real speech when the run keeps some."""
+    return "val_real_damerau_levenshtein" if recipe.real_val_clips else "val_damerau_levenshtein"
+
+
+def epoch_draw(size: int, recipe: TrainRecipe, epoch: int) -> list[int] | None:
+    """The clips epoch `epoch` trains on when the recipe caps an epoch (None: all of them), fixed by seed and epoch."""
+    if not recipe.clips_per_epoch or recipe.clips_per_epoch >= size:
+        return None
+    generator = torch.Generator().manual_seed(recipe.seed * 1000 + epoch)
+    return torch.randperm(size, generator=generator)[: recipe.clips_per_epoch].sort().values.tolist()
+
+
+def warm_start(model, checkpoint: str) -> dict:
+    """Load a shipped checkpoint's weights into `model` (same architecture; a CTC head it lacks starts fresh).
+
+    Returns what the new card records of its starting point: name, weights sha256, recipe and scores."""
+    from core.checkpoints import load_checkpoint
+
+    weights, card = load_checkpoint(checkpoint)
+    try:
+        missing, unexpected = model.load_state_dict(weights, strict=False)
+    except RuntimeError as error:
+        raise GlassboxError(f"{checkpoint} does not fit this model's shapes: {str(error).splitlines()[-1].strip()}") from error
+    if unexpected or [key for key in missing if not key.startswith("ctc.")]:
+        raise GlassboxError(f"{checkpoint} is another architecture: missing {missing[:3]}, unexpected {unexpected[:3]}.")
+    return {"checkpoint": checkpoint, "sha256": card["weights"]["sha256"], "title": card.get("title"),
+            "how_it_was_trained": card.get("training", {}).get("how_to_resume"),
+            "epochs": card.get("training", {}).get("epochs_done"), "metrics": _headline_metrics(card.get("metrics", {}))}
+
+
+INIT_FROM_FILE = "init_from.json"  # in the run folder: the warm start's provenance, for the card
+
+
+def _headline_metrics(metrics: dict) -> dict:
+    return {set_name: {key: values[key] for key in ("cer", "wer", "damerau_levenshtein") if key in values}
+            for set_name, values in metrics.items() if isinstance(values, dict)}
 
 
 def first_complete_epoch(recipe: TrainRecipe) -> int:
@@ -400,7 +442,7 @@ def training_set(recipe: TrainRecipe, corpus_root: Path = SYNTH_CORPUS, quiet: b
     """The train split of each synthetic voice set in the recipe, plus the real training speech repeated
     `real_speech_repeats` times; checked against the evaluation clips, and augmented if the recipe says so."""
     from core.data.augment import AUGMENT_PRESETS
-    from core.data.real_speech import assert_no_evaluation_leak, training_clips
+    from core.data.real_speech import assert_no_evaluation_leak, training_clips, validation_clips
 
     unknown = [name for name in recipe.corpora if name not in CORPUS_FOLDERS]
     if unknown or recipe.augment not in AUGMENT_PRESETS:
@@ -410,8 +452,9 @@ def training_set(recipe: TrainRecipe, corpus_root: Path = SYNTH_CORPUS, quiet: b
                              limit=recipe.limit_train)
              for name in recipe.corpora]
     if recipe.real_speech_repeats > 0:
-        real = SpeechSet(training_clips()[: recipe.limit_train], paths.SHARED_DATA, quiet=quiet,
-                         description="real training speech")
+        held_out = {u.id for u in validation_clips(recipe.real_val_clips)} if recipe.real_val_clips else set()
+        clips = [u for u in training_clips() if u.id not in held_out][: recipe.limit_train]
+        real = SpeechSet(clips, paths.SHARED_DATA, quiet=quiet, description="real training speech")
         parts.append(real.select(list(range(len(real))) * recipe.real_speech_repeats))
     combined = SpeechSet.concat(parts)
     assert_no_evaluation_leak(combined.utterances)
@@ -446,16 +489,34 @@ def train_recognizer(name: str, config, recipe: TrainRecipe, corpus_root: Path, 
         raise ValueError(f"The stages add up to {sum(stage['epochs'] for stage in recipe.stages)} epochs, not {recipe.epochs}.")
     torch.manual_seed(recipe.seed)
     model = SpeechRecognizer(config)
+    if recipe.init_from:  # a resumed run then loads its own state over these weights
+        origin = warm_start(model, recipe.init_from)
+        if not (Path(run_dir) / "state.json").exists():  # recorded once: the checkpoint may be replaced by this run's
+            Path(run_dir).mkdir(parents=True, exist_ok=True)
+            (Path(run_dir) / INIT_FROM_FILE).write_text(json.dumps(origin, indent=1))
     train_set = training_set(recipe, corpus_root, quiet)
-    val_set = load_speech_set("synth", "val", corpus_root, quiet=quiet).subset(recipe.val_decode_limit)
+    val_sets = {"val": load_speech_set("synth", "val", corpus_root, quiet=quiet).subset(recipe.val_decode_limit)}
+    if recipe.real_val_clips:
+        from core.data.real_speech import validation_clips
+
+        val_sets["val_real"] = SpeechSet(validation_clips(recipe.real_val_clips), paths.SHARED_DATA, quiet=quiet,
+                                         description="real validation speech")
     optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.learning_rate)
-    batches_per_epoch = len(train_set.batches(recipe.batch_size))
-    scheduler = warmup_then_linear_decay(optimizer, batches_per_epoch, recipe)
+
+    def epoch_batches(epoch: int) -> Batches:
+        drawn = epoch_draw(len(train_set), recipe, epoch)
+        epoch_set = train_set if drawn is None else train_set.select(drawn)
+        return epoch_set.batches(recipe.batch_size, shuffle_seed=recipe.seed * 1000 + epoch, epoch=epoch)
+
+    scheduler = warmup_then_linear_decay(optimizer, len(epoch_batches(0)), recipe)
 
     def evaluate(trained) -> dict:
-        metrics = score(trained, val_set, recipe)
         # The corpus may grow between resumed sessions (synthesis runs beside training): log what this epoch saw.
-        return {"train_clips": len(train_set), **{f"val_{key}": value for key, value in metrics.items() if isinstance(value, float)}}
+        record = {"train_clips": len(train_set)}
+        for prefix, dataset in val_sets.items():
+            metrics = score(trained, dataset, recipe)
+            record.update({f"{prefix}_{key}": value for key, value in metrics.items() if isinstance(value, float)})
+        return record
 
     run_config = {"config": asdict(config), "recipe": asdict(recipe), "features": asdict(FEATURES)}
     Path(run_dir).mkdir(parents=True, exist_ok=True)
@@ -468,7 +529,7 @@ def train_recognizer(name: str, config, recipe: TrainRecipe, corpus_root: Path, 
         seed=recipe.seed,
         device=device,
         clip_grad_norm=recipe.clip_grad_norm,
-        best_metric="val_damerau_levenshtein",
+        best_metric=selection_metric(recipe),
         best_from_epoch=first_complete_epoch(recipe),
         description=f"asr/{name}",
         quiet=quiet,
@@ -477,7 +538,7 @@ def train_recognizer(name: str, config, recipe: TrainRecipe, corpus_root: Path, 
     fit(
         model,
         optimizer,
-        lambda epoch: train_set.batches(recipe.batch_size, shuffle_seed=recipe.seed * 1000 + epoch, epoch=epoch),
+        epoch_batches,
         lambda trained, batch: batch_loss(trained, batch, recipe),
         evaluate,
         settings,
@@ -519,6 +580,11 @@ def train_command(name: str, config, recipe: TrainRecipe) -> str:
             + (f" --corpora {' '.join(recipe.corpora)}" if recipe.corpora != ["original"] else "")
             + (f" --real-speech-repeats {recipe.real_speech_repeats}" if recipe.real_speech_repeats else "")
             + (f" --augment {recipe.augment}" if recipe.augment != "none" else "")
+            + (f" --init-from {recipe.init_from}" if recipe.init_from else "")
+            + (f" --clips-per-epoch {recipe.clips_per_epoch}" if recipe.clips_per_epoch else "")
+            + (f" --real-val-clips {recipe.real_val_clips}" if recipe.real_val_clips else "")
+            + (f" --learning-rate {recipe.learning_rate:g}" if recipe.learning_rate != TrainRecipe.learning_rate else "")
+            + (f" --warmup-epochs {recipe.warmup_epochs}" if recipe.warmup_epochs != TrainRecipe.warmup_epochs else "")
             + ("" if recipe.bf16 else " --fp32") + " --threads 1")
 
 
@@ -544,7 +610,7 @@ def export_checkpoint(name: str, run_dir: Path, corpus_root: Path = SYNTH_CORPUS
     complete = history[first_complete_epoch(recipe):]
     if not complete:
         raise DataUnavailableError(f"{run_dir} has not reached the stage where its encoder blocks run yet: train on.")
-    best = best_epoch(complete, "val_damerau_levenshtein")
+    best = best_epoch(complete, selection_metric(recipe))
     model = SpeechRecognizer(SpeechRecognizerConfig(**recipe_seen["config"]))
     model.load_state_dict(load_file(str(best_path)))
     model.eval()
@@ -554,7 +620,8 @@ def export_checkpoint(name: str, run_dir: Path, corpus_root: Path = SYNTH_CORPUS
     card = {
         "architecture": architecture_of(model),
         "task": "asr",
-        "title": model_title(model.config) + ", LJ Speech texts (synthetic voices)",
+        "title": model_title(model.config) + ", LJ Speech texts (synthetic voices"
+                 + (" + real speech)" if recipe.real_speech_repeats else ")"),
         "dataset": {
             "name": "LJ Speech 1.1 transcripts spoken by Debian TTS voices (synth-ljspeech)",
             "source": "metadata.csv of LJ Speech 1.1 (public domain); audio synthesized by `python -m core data synth-ljspeech`",
@@ -577,6 +644,9 @@ def export_checkpoint(name: str, run_dir: Path, corpus_root: Path = SYNTH_CORPUS
             "best_epoch": best["epoch"],
             "seconds_per_epoch": [record["seconds"] for record in history],
             "stages": recipe.stages,
+            "selected_on": selection_metric(recipe),
+            "init_from": (json.loads((Path(run_dir) / INIT_FROM_FILE).read_text())
+                          if (Path(run_dir) / INIT_FROM_FILE).exists() else None),
             "first_epoch_that_may_ship": first_complete_epoch(recipe) + 1,
             "how_to_resume": (
                 f"{train_command(name, model.config, recipe)} --run-dir {run_dir} "

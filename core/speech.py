@@ -49,6 +49,14 @@ def register(commands) -> None:
                        help="mix the real training speech (99 min: LJ extra, Kathleen, Common Voice) in, N times per epoch")
     train.add_argument("--augment", choices=["none", "specaugment", "default"], default="none",
                        help="on-the-fly augmentation (core/data/augment.py): SpecAugment+VTLP, or waveform effects too")
+    train.add_argument("--init-from", default=None,
+                       help="warm start from a shipped checkpoint's weights, e.g. asr/lj-transformer (same architecture)")
+    train.add_argument("--clips-per-epoch", type=int, default=None,
+                       help="train each epoch on a seeded draw of N clips (equal compute whatever the corpora)")
+    train.add_argument("--real-val-clips", type=int, default=0,
+                       help="hold N real training clips out and pick the epoch on them (default: synthetic validation)")
+    train.add_argument("--learning-rate", type=float, default=1e-3)
+    train.add_argument("--warmup-epochs", type=int, default=2)
     train.add_argument("--name", default=None,
                        help="checkpoint name under asr/ (default lj-<decoder>, lj-speech-transformer[-e2e])")
     train.add_argument("--epochs", type=int, default=15)
@@ -118,7 +126,11 @@ def _train(args: argparse.Namespace) -> dict:
     config = dataclasses.replace(config, ctc_head=args.ctc_weight > 0)
     recipe = TrainRecipe(epochs=args.epochs, batch_size=args.batch_size, limit_train=args.limit_train,
                          bf16=not args.fp32, stages=stages, ctc_weight=args.ctc_weight, corpora=args.corpora,
-                         real_speech_repeats=args.real_speech_repeats, augment=args.augment)
+                         real_speech_repeats=args.real_speech_repeats, augment=args.augment, init_from=args.init_from,
+                         clips_per_epoch=args.clips_per_epoch, real_val_clips=args.real_val_clips,
+                         learning_rate=args.learning_rate, warmup_epochs=args.warmup_epochs)
+    if args.real_val_clips and not args.real_speech_repeats:
+        raise GlassboxError("--real-val-clips holds real training speech out: it needs --real-speech-repeats.")
     run_dir = Path(args.run_dir) if args.run_dir else paths.RUNS / "asr" / name
     if args.export_only:
         card = export_checkpoint(name, run_dir, Path(args.data_dir), evaluate=True, test_limit=args.test_limit, quiet=args.quiet)

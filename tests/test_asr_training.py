@@ -6,11 +6,19 @@ import pytest
 import torch
 
 from core import paths
-from core.asr import SpeechSet, TrainRecipe, resumable_config, train_command
+from core.asr import SpeechSet, TrainRecipe, epoch_draw, resumable_config, selection_metric, train_command, warm_start
+from core.checkpoints import save_checkpoint
+from core.errors import GlassboxError
 from core.data.audio import FEATURES
 from core.data.augment import AUGMENT_PRESETS
-from core.data.real_speech import assert_no_evaluation_leak, real_ljspeech_eval_clips, training_clips
-from core.models.asr import SpeechRecognizerConfig, speech_transformer_config
+from core.data.real_speech import (
+    assert_no_evaluation_leak,
+    other_voices_clips,
+    real_ljspeech_eval_clips,
+    training_clips,
+    validation_clips,
+)
+from core.models.asr import SpeechRecognizer, SpeechRecognizerConfig, speech_transformer_config
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +77,44 @@ def test_a_run_started_before_new_config_fields_still_resumes(tmp_path):
 def test_train_command_rebuilds_each_recipe():
     staged = TrainRecipe(stages=[{"name": "p1", "epochs": 6, "encoder_blocks": False, "trains": "all"}])
     assert "--architecture speech-transformer --part1-epochs 6" in train_command("x", speech_transformer_config(), staged)
-    mixed = TrainRecipe(real_speech_repeats=4, augment="default", ctc_weight=0.3, corpora=["original", "wide"])
+    mixed = TrainRecipe(real_speech_repeats=4, augment="default", ctc_weight=0.3, corpora=["original", "wide"],
+                        init_from="asr/lj-lstm", clips_per_epoch=9000, real_val_clips=80, learning_rate=5e-4, warmup_epochs=1)
     command = train_command("x", SpeechRecognizerConfig(decoder="lstm"), mixed)
     for part in ["--decoder lstm", "--real-speech-repeats 4", "--augment default", "--ctc-weight 0.3",
-                 "--corpora original wide"]:
+                 "--corpora original wide", "--init-from asr/lj-lstm", "--clips-per-epoch 9000", "--real-val-clips 80",
+                 "--learning-rate 0.0005", "--warmup-epochs 1"]:
         assert part in command
+    assert "--learning-rate" not in train_command("x", SpeechRecognizerConfig(), TrainRecipe())
+
+
+def test_real_validation_clips_are_fixed_training_clips_and_choose_the_epoch():
+    chosen = validation_clips(80)
+    assert [u.id for u in chosen] == [u.id for u in validation_clips(80)]
+    assert {u.id for u in chosen} <= {u.id for u in training_clips()}
+    assert not {u.id for u in chosen} & {u.id for u in other_voices_clips() + real_ljspeech_eval_clips()}
+    assert len({u.voice.split(":")[0] for u in chosen}) >= 2  # a draw over the sources, not the first folder
+    assert selection_metric(TrainRecipe(real_val_clips=80)) == "val_real_damerau_levenshtein"
+    assert selection_metric(TrainRecipe()) == "val_damerau_levenshtein"
+
+
+def test_a_capped_epoch_draws_a_fixed_different_subset_each_epoch():
+    recipe = TrainRecipe(clips_per_epoch=100, seed=3)
+    first, again, second = epoch_draw(1000, recipe, 0), epoch_draw(1000, recipe, 0), epoch_draw(1000, recipe, 1)
+    assert first == again and len(first) == 100 == len(set(first)) and first != second
+    assert all(0 <= index < 1000 for index in first + second)
+    assert epoch_draw(1000, TrainRecipe(), 0) is None and epoch_draw(50, recipe, 0) is None  # nothing to cap
+
+
+def test_warm_start_copies_a_checkpoint_and_refuses_another_architecture(tmp_path, monkeypatch):
+    torch.manual_seed(0)
+    source = SpeechRecognizer(SpeechRecognizerConfig(decoder="lstm"))
+    save_checkpoint(source, {"task": "asr", "training": {"epochs_done": 3}, "metrics": {"real_ljspeech": {"cer": 0.7}}},
+                    "asr/base", root=tmp_path)
+    monkeypatch.setattr(paths, "CHECKPOINTS", tmp_path)
+    target = SpeechRecognizer(SpeechRecognizerConfig(decoder="lstm", ctc_head=True))  # a fresh CTC head is fine
+    origin = warm_start(target, "asr/base")
+    for key, value in source.state_dict().items():
+        assert torch.equal(target.state_dict()[key], value)
+    assert origin["sha256"] and origin["metrics"] == {"real_ljspeech": {"cer": 0.7}} and origin["epochs"] == 3
+    with pytest.raises(GlassboxError):
+        warm_start(SpeechRecognizer(SpeechRecognizerConfig(decoder="transformer")), "asr/base")

@@ -31,6 +31,7 @@ CORPUS_PREFIX = {"rhasspy-kathleen": "kathleen", "common-voice-en": "cv", "cmu-a
 OTHER_VOICES_CORPUS = "common-voice-en"
 OTHER_VOICES_SEED = 20_261_124
 OTHER_VOICES_FRACTION = 0.10
+VALIDATION_SALT = "validation"  # ranks the training clips for `validation_clips` independently of the other-voices draw
 
 # Written punctuation mapped to the nearest token the vocabulary has; quotes and brackets are not spoken, so dropped.
 PUNCTUATION_MAP = {";": ",", ":": ",", "!": ".", '"': " ", "(": " ", ")": " ", "\u2019": "'", "\u2018": "'",
@@ -128,6 +129,13 @@ def training_clips() -> list[Utterance]:
     """Every real clip that may be trained on: LJ extra, Kathleen, CMU ARCTIC and the other 90% of Common Voice."""
     held_out = {u.id for u in other_voices_clips()}
     return [u for u in usable_clips() if u.id not in held_out]
+
+
+def validation_clips(count: int) -> list[Utterance]:
+    """A fixed, seeded slice of the training clips that a run may hold out of training to choose its epoch on real
+    speech (never an evaluation clip: they are drawn from `training_clips`)."""
+    ranked = sorted(training_clips(), key=lambda u: _seeded_hash(f"{VALIDATION_SALT}:{_relative(u.audio_path)}"))
+    return sorted(ranked[:count], key=lambda u: u.id)
 
 
 def real_ljspeech_eval_clips() -> list[Utterance]:
