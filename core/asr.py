@@ -320,15 +320,16 @@ def score(model, dataset: SpeechSet, recipe: TrainRecipe | None = None, beam: in
     total_loss, total_items = 0.0, 0
     sums = {"jaccard": 0.0, "cosine": 0.0, "damerau_levenshtein": 0.0}
     references, hypotheses, transcripts = [], [], []
-    decoding_seconds, distances = 0.0, 0
+    decoding_seconds, decoding_cpu_seconds, distances = 0.0, 0.0, 0
     batches = dataset.subset(limit).batches(batch_size) if limit else dataset.batches(batch_size)
     for batch in tqdm(batches, desc=description, file=sys.stderr, disable=quiet, leave=False):
         loss, items = batch_loss(model, batch, recipe)
         total_loss += float(loss) * items
         total_items += items
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         decoded = transcribe_batch(model, batch["features"], batch["lengths"], beam)
         decoding_seconds += time.perf_counter() - started
+        decoding_cpu_seconds += time.process_time() - cpu_started
         for row, hypothesis in zip(batch["indices"], decoded):
             ending = [asr_text.STOP] if hypothesis.finished else []
             predicted = asr_text.homework_sequence([asr_text.START] + hypothesis.tokens + ending)
@@ -349,6 +350,7 @@ def score(model, dataset: SpeechSet, recipe: TrainRecipe | None = None, beam: in
         **corpus_error_rates(hypotheses, references),
         "levenshtein": distances / count,
         "seconds_per_clip": decoding_seconds / count,  # search only (batched), features and loss excluded
+        "cpu_seconds_per_clip": decoding_cpu_seconds / count,  # the same in CPU time: comparable on a busy machine
         "transcripts": transcripts,
     }
 
@@ -567,6 +569,24 @@ def model_title(config) -> str:
     return f"Audio encoder + {'LSTM' if config.decoder == 'lstm' else 'transformer'} decoder"
 
 
+def training_data_summary(card: dict) -> str:
+    """One line on what a recognizer heard in training, from its card: voices, real speech, augmentation, warm start."""
+    dataset, training = card.get("dataset", {}), card.get("training", {})
+    voices = [voice for voice in dataset.get("voices", []) if voice not in dataset.get("held_out_of_train", [])]
+    parts = [f"{len(voices)} synthetic voices" if voices else "synthetic voices"]
+    real = dataset.get("real_training_speech")
+    if real:
+        parts.append(f"{real['training']['minutes']:.0f} min of real speech ({real['training']['clips']:,} clips, "
+                     f"{real['repeats_per_epoch']}× per epoch)")
+    if dataset.get("augmentation"):
+        parts.append(f"augmented ({dataset['augmentation']['preset']})")
+    origin = training.get("init_from")
+    epochs = f"{training.get('epochs_done', '?')} epochs"
+    if origin:
+        epochs += f", warm-started from {origin['checkpoint']} ({origin.get('epochs', '?')} epochs)"
+    return "Trained on " + ", ".join(parts) + f"; {epochs}."
+
+
 def train_command(name: str, config, recipe: TrainRecipe) -> str:
     """The `python -m core train asr` command line that (re)builds this run."""
     if config.front_end == "conv-lstm":
@@ -670,9 +690,16 @@ def _real_speech_card(recipe: TrainRecipe) -> dict | None:
     """Which real recordings trained the model, how often, and their licences (None: synthetic speech only)."""
     if not recipe.real_speech_repeats:
         return None
-    from core.data.real_speech import summary
+    from core.data.real_speech import duration_seconds, summary, validation_clips
 
-    return {"repeats_per_epoch": recipe.real_speech_repeats, **summary(),
+    described = summary()
+    if recipe.real_val_clips:  # held out to choose the epoch: not trained on
+        held_out = validation_clips(recipe.real_val_clips)
+        minutes = sum(map(duration_seconds, held_out)) / 60
+        described["held_out_for_validation"] = {"clips": len(held_out), "minutes": round(minutes, 2)}
+        described["training"] |= {"clips": described["training"]["clips"] - len(held_out),
+                                  "minutes": round(described["training"]["minutes"] - minutes, 2)}
+    return {"repeats_per_epoch": recipe.real_speech_repeats, **described,
             "licences": "LJ Speech: public domain; Kathleen and Common Voice: CC0 1.0; CMU ARCTIC: BSD-style "
                         "(see ../shared/data/*/PROVENANCE.md)"}
 
@@ -853,7 +880,8 @@ def search_comparison(model_names: list[str], widths: list[int], datasets: dict[
                 metrics = score(model, dataset, beam=width, batch_size=1, quiet=quiet,
                                 description=f"{name} {label} beam {width}")
                 results.setdefault(name, {}).setdefault(label, {})[f"beam{width}"] = {
-                    key: round(metrics[key], 4) for key in ("cer", "wer", "levenshtein", "damerau_levenshtein", "seconds_per_clip")
+                    key: round(metrics[key], 4) for key in ("cer", "wer", "levenshtein", "damerau_levenshtein", "seconds_per_clip",
+                                                       "cpu_seconds_per_clip")
                 } | {"clips": metrics["clips"]}
     return results
 

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from core import asr, speech_examples, speech_real
-from core.checkpoints import list_checkpoints, load_model
+from core.checkpoints import list_checkpoints, load_model, read_card
 from core.data.audio import load_audio, log_mel
 from core.data.reference import reference_results
 from core.errors import GlassboxError
@@ -62,6 +62,14 @@ def model_label(name: str, card: dict) -> str:
     return f"{kind} ({name.split('/', 1)[-1]})"
 
 
+def front_end(name: str) -> str | None:
+    """The checkpoint's encoder front end, read from its card (None if the card is unreadable: loading says why)."""
+    try:
+        return read_card(name)["architecture"]["config"].get("front_end")
+    except (GlassboxError, KeyError, TypeError):
+        return None
+
+
 names = list_checkpoints("asr")
 st.title("Speech lab")
 st.write(
@@ -70,9 +78,9 @@ st.write(
     "that writes one character at a time while **cross-attending** to the audio."
     + (" Beside them, CMU 11-785's **Speech-Transformer**: a CNN-LSTM front end (4× fewer frames, then a bidirectional "
        "LSTM) under transformer encoder blocks, and a two-block transformer decoder, trained in stages."
-       if any("speech-transformer" in name for name in names) else "")
-    + " All were trained here on the LJ Speech transcripts spoken by text-to-speech voices. Give them some speech and "
-    "look inside."
+       if any(front_end(name) == "conv-lstm" for name in names) else "")
+    + " All were trained here on the LJ Speech transcripts spoken by text-to-speech voices, some on real recordings "
+    "too: each model's column says what it heard. Give them some speech and look inside."
 )
 
 # ---- 1 · audio ----------------------------------------------------------------------------------------------------
@@ -170,6 +178,7 @@ if audio is not None:
         for column, name in zip(columns, chosen):
             with column:
                 st.subheader(labels[name])
+                st.caption(asr.training_data_summary(loaded[name][1]))
                 for label in decodings:
                     result = results[(name, label)]
                     st.markdown(f"**{label}** · {result.seconds:.2f} s")
@@ -287,8 +296,9 @@ if rows:
 st.caption(
     "What differs. The students trained and tested on Linda Johnson's real recordings (test rows 10,480–13,099). "
     "No copy of that test audio is available here, so our models trained on the same transcripts spoken by "
-    "text-to-speech voices and are tested on the synthetic test split, on its voice held out of training, and on 100 "
-    "real LJ Speech clips: a real voice they never heard, which is the hard case. Our loss skips `@` padding (theirs "
+    "text-to-speech voices (some also on real recordings, never these) and are tested on the synthetic test split, on "
+    "its voice held out of training, and on 100 real LJ Speech clips that no model trained on: real speech is the hard "
+    "case. Our loss skips `@` padding (theirs "
     "counted it), so the loss columns are not comparable one to one; similarities are computed the same way "
     "(greedy decoding, token lists with `<` and `>`, mean per clip). Rows marked a-z scoring transcribe whole clips "
     "as an upload would be and compare lower-case words only (`python -m core bench asr-real`), which is how "

@@ -6,7 +6,16 @@ import pytest
 import torch
 
 from core import paths
-from core.asr import SpeechSet, TrainRecipe, epoch_draw, resumable_config, selection_metric, train_command, warm_start
+from core.asr import (
+    SpeechSet,
+    TrainRecipe,
+    epoch_draw,
+    resumable_config,
+    selection_metric,
+    train_command,
+    training_data_summary,
+    warm_start,
+)
 from core.checkpoints import save_checkpoint
 from core.errors import GlassboxError
 from core.data.audio import FEATURES
@@ -118,3 +127,14 @@ def test_warm_start_copies_a_checkpoint_and_refuses_another_architecture(tmp_pat
     assert origin["sha256"] and origin["metrics"] == {"real_ljspeech": {"cer": 0.7}} and origin["epochs"] == 3
     with pytest.raises(GlassboxError):
         warm_start(SpeechRecognizer(SpeechRecognizerConfig(decoder="transformer")), "asr/base")
+
+
+def test_the_lab_says_what_each_model_heard():
+    synthetic = {"dataset": {"voices": ["a", "b", "awb"], "held_out_of_train": ["awb"]}, "training": {"epochs_done": 15}}
+    assert training_data_summary(synthetic) == "Trained on 2 synthetic voices; 15 epochs."
+    mixed = {"dataset": {"voices": ["a", "b", "c"], "held_out_of_train": [], "augmentation": {"preset": "default"},
+                         "real_training_speech": {"repeats_per_epoch": 6, "training": {"clips": 1414, "minutes": 93.6}}},
+             "training": {"epochs_done": 6, "init_from": {"checkpoint": "asr/lj-transformer", "epochs": 15}}}
+    assert training_data_summary(mixed) == ("Trained on 3 synthetic voices, 94 min of real speech (1,414 clips, 6× per "
+                                            "epoch), augmented (default); 6 epochs, warm-started from asr/lj-transformer "
+                                            "(15 epochs).")
