@@ -484,23 +484,22 @@ def resumable_config(run_dir: Path, run_config: dict, config_class) -> dict:
 def train_recognizer(name: str, config, recipe: TrainRecipe, corpus_root: Path, run_dir: Path, device: str = "cpu",
                      test_limit: int | None = None, quiet: bool = False) -> dict:
     """Train (or resume) through core.train.fit; after every epoch the best weights so far become the checkpoint."""
+    from core.data.real_speech import validation_clips
     from core.models.asr import SpeechRecognizer
     from core.train import RunSettings, fit
 
     if recipe.stages and sum(stage["epochs"] for stage in recipe.stages) != recipe.epochs:
         raise ValueError(f"The stages add up to {sum(stage['epochs'] for stage in recipe.stages)} epochs, not {recipe.epochs}.")
+    fresh = not (Path(run_dir) / "state.json").exists()  # a resume keeps the config and weights it started with
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
     torch.manual_seed(recipe.seed)
     model = SpeechRecognizer(config)
-    if recipe.init_from:  # a resumed run then loads its own state over these weights
+    if recipe.init_from and fresh:  # recorded once: the checkpoint may later be replaced by this run's own
         origin = warm_start(model, recipe.init_from)
-        if not (Path(run_dir) / "state.json").exists():  # recorded once: the checkpoint may be replaced by this run's
-            Path(run_dir).mkdir(parents=True, exist_ok=True)
-            (Path(run_dir) / INIT_FROM_FILE).write_text(json.dumps(origin, indent=1))
+        (Path(run_dir) / INIT_FROM_FILE).write_text(json.dumps(origin, indent=1))
     train_set = training_set(recipe, corpus_root, quiet)
     val_sets = {"val": load_speech_set("synth", "val", corpus_root, quiet=quiet).subset(recipe.val_decode_limit)}
     if recipe.real_val_clips:
-        from core.data.real_speech import validation_clips
-
         val_sets["val_real"] = SpeechSet(validation_clips(recipe.real_val_clips), paths.SHARED_DATA, quiet=quiet,
                                          description="real validation speech")
     optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.learning_rate)
@@ -521,8 +520,7 @@ def train_recognizer(name: str, config, recipe: TrainRecipe, corpus_root: Path, 
         return record
 
     run_config = {"config": asdict(config), "recipe": asdict(recipe), "features": asdict(FEATURES)}
-    Path(run_dir).mkdir(parents=True, exist_ok=True)
-    if not (Path(run_dir) / "state.json").exists():  # a resume keeps the config it started with
+    if fresh:
         (Path(run_dir) / "config.json").write_text(json.dumps(run_config, indent=1))
     run_config = resumable_config(run_dir, run_config, type(config))
     settings = RunSettings(
