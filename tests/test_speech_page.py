@@ -88,6 +88,9 @@ def test_example_is_transcribed_by_every_model_with_scores_and_figures(app):
     # per transformer decoder, and the training curves
     assert plotly_count(app) == 2 + 3 + 3 + 2 + 1
     assert "Speech-Transformer (tiny-test-speech-transformer)" in [subheader.value for subheader in app.subheader]
+    heard = [caption.value for caption in app.caption if caption.value.startswith("Trained on")]
+    assert heard == ["Trained on synthetic voices; 3 epochs."] * len(TINY)  # each column, from its card
+    assert any("CMU 11-785's **Speech-Transformer**" in markdown.value for markdown in app.markdown)  # read from cards
     results = app.dataframe[1].value
     assert any(model.startswith("student report") for model in results["model"])
     assert any(model.startswith("Glassbox, transformer decoder") for model in results["model"])
