@@ -30,7 +30,7 @@ from core.data.audio import (
     pad_features,
 )
 from core.data.ljspeech import SHARED_LJSPEECH, Utterance, load_split, real_clips
-from core.data.synth import CORPUS_FOLDERS
+from core.data.synth import CORPUS_FOLDERS, SYNTH_CORPUS
 from core.decoding import search
 from core.errors import DataUnavailableError, GlassboxError
 from core.metrics import (
@@ -40,7 +40,6 @@ from core.metrics import (
     levenshtein_distance,
 )
 
-SYNTH_CORPUS = CORPUS_FOLDERS["original"]  # the corpus the shipped models trained on
 MAX_DECODE_STEPS = asr_text.MAX_CHARACTERS + 1  # 97 characters and `>`
 
 
@@ -118,9 +117,14 @@ def selection_metric(recipe: TrainRecipe) -> str:
     return "val_real_damerau_levenshtein" if recipe.real_val_clips else "val_damerau_levenshtein"
 
 
+def clips_in_epoch(pool: int, recipe: TrainRecipe) -> int:
+    """How many of the `pool` training clips one epoch trains on: all, or the recipe's cap."""
+    return min(recipe.clips_per_epoch, pool) if recipe.clips_per_epoch else pool
+
+
 def epoch_draw(size: int, recipe: TrainRecipe, epoch: int) -> list[int] | None:
     """The clips epoch `epoch` trains on when the recipe caps an epoch (None: all of them), fixed by seed and epoch."""
-    if not recipe.clips_per_epoch or recipe.clips_per_epoch >= size:
+    if clips_in_epoch(size, recipe) == size:
         return None
     generator = torch.Generator().manual_seed(recipe.seed * 1000 + epoch)
     return torch.randperm(size, generator=generator)[: recipe.clips_per_epoch].sort().values.tolist()
@@ -300,16 +304,18 @@ def warmup_then_linear_decay(optimizer, batches_per_epoch: int, recipe: TrainRec
 
 
 @torch.no_grad()
-def transcribe_batch(model, features: torch.Tensor, lengths: torch.Tensor, beam: int = 1) -> list:
-    """Decode a padded batch; returns core.decoding Hypothesis objects (tokens without `<`/`>`, attention)."""
+def transcribe_batch(model, features: torch.Tensor, lengths: torch.Tensor, beam: int = 1, ctc_weight: float | None = None) -> list:
+    """Decode a padded batch; returns core.decoding Hypothesis objects (tokens without `<`/`>`, attention).
+
+    `ctc_weight` overrides the model's own joint CTC-attention decoding weight (config.decode_ctc_weight)."""
     device = next(model.parameters()).device
-    decoder = model.step_decoder(features.to(device), lengths.to(device))
+    decoder = model.step_decoder(features.to(device), lengths.to(device), ctc_weight=ctc_weight)
     return search(decoder, len(lengths), asr_text.START, asr_text.STOP, MAX_DECODE_STEPS, beam_width=beam)
 
 
 @torch.no_grad()
 def score(model, dataset: SpeechSet, recipe: TrainRecipe | None = None, beam: int = 1, limit: int | None = None,
-          batch_size: int = 16, quiet: bool = True, description: str = "scoring") -> dict:
+          batch_size: int = 16, quiet: bool = True, description: str = "scoring", ctc_weight: float | None = None) -> dict:
     """Loss, the homework's similarities (on token ids `<` … first `>`, mean per clip), corpus CER and WER, the
     11-785 statement's mean Levenshtein distance per clip, and decoding seconds per clip.
 
@@ -327,7 +333,7 @@ def score(model, dataset: SpeechSet, recipe: TrainRecipe | None = None, beam: in
         total_loss += float(loss) * items
         total_items += items
         started, cpu_started = time.perf_counter(), time.process_time()
-        decoded = transcribe_batch(model, batch["features"], batch["lengths"], beam)
+        decoded = transcribe_batch(model, batch["features"], batch["lengths"], beam, ctc_weight)
         decoding_seconds += time.perf_counter() - started
         decoding_cpu_seconds += time.process_time() - cpu_started
         for row, hypothesis in zip(batch["indices"], decoded):
@@ -513,7 +519,7 @@ def train_recognizer(name: str, config, recipe: TrainRecipe, corpus_root: Path, 
 
     def evaluate(trained) -> dict:
         # The corpus may grow between resumed sessions (synthesis runs beside training): log what this epoch saw.
-        record = {"train_clips": len(train_set)}
+        record = {"train_clips": len(train_set)}  # the pool; the card derives how many of them the epoch drew
         for prefix, dataset in val_sets.items():
             metrics = score(trained, dataset, recipe)
             record.update({f"{prefix}_{key}": value for key, value in metrics.items() if isinstance(value, float)})
@@ -585,6 +591,15 @@ def training_data_summary(card: dict) -> str:
     return "Trained on " + ", ".join(parts) + f"; {epochs}."
 
 
+def decoding_summary(card: dict) -> str | None:
+    """One line on how a recognizer decodes when its card chose joint CTC-attention decoding (None: attention only)."""
+    decoding = card.get("decoding") or {}
+    if not decoding.get("ctc_weight"):
+        return None
+    return (f"Decodes jointly with its CTC head: each character's score mixes in the CTC prefix score with weight "
+            f"{decoding['ctc_weight']:g}, chosen on real validation clips; the attention maps are the decoder's own.")
+
+
 def train_command(name: str, config, recipe: TrainRecipe) -> str:
     """The `python -m core train asr` command line that (re)builds this run."""
     if config.front_end == "conv-lstm":
@@ -632,6 +647,7 @@ def export_checkpoint(name: str, run_dir: Path, corpus_root: Path = SYNTH_CORPUS
     model = SpeechRecognizer(SpeechRecognizerConfig(**recipe_seen["config"]))
     model.load_state_dict(load_file(str(best_path)))
     model.eval()
+    decoding = tune_decoding(model, recipe, quiet) if evaluate else None
     held_out = [voice.name for voice in VOICES if voice.held_out]
     roots = [corpus_root if name == "original" else CORPUS_FOLDERS[name] for name in recipe.corpora]
     voices_used = sorted({voice for root in roots for voice in read_voices(root).values()})
@@ -644,7 +660,9 @@ def export_checkpoint(name: str, run_dir: Path, corpus_root: Path = SYNTH_CORPUS
             "name": "LJ Speech 1.1 transcripts spoken by Debian TTS voices (synth-ljspeech)",
             "source": "metadata.csv of LJ Speech 1.1 (public domain); audio synthesized by `python -m core data synth-ljspeech`",
             "splits": {split: stop - start for split, (start, stop) in HOMEWORK_SPLITS.items()},
-            "train_clips_per_epoch": [record.get("train_clips") for record in history],
+            "training_pool_per_epoch": [record.get("train_clips") for record in history],
+            "train_clips_per_epoch": [clips_in_epoch(record["train_clips"], recipe) if record.get("train_clips") else None
+                                      for record in history],
             "corpora": recipe.corpora,
             "voices": voices_used,
             "voice_licences": voice_card([VOICES_BY_NAME[name] for name in voices_used if name in VOICES_BY_NAME]),
@@ -672,6 +690,7 @@ def export_checkpoint(name: str, run_dir: Path, corpus_root: Path = SYNTH_CORPUS
             ),
             "size_note": SIZE_NOTES[model.config.front_end],
         },
+        "decoding": decoding or {"ctc_weight": model.config.decode_ctc_weight},
         "curves": {key: [record.get(key) for record in history] for key in history[0] if key not in ("epoch", "train_clips")},
         "best_validation": {key: value for key, value in best.items() if key.startswith("val_")},
     }
@@ -682,6 +701,26 @@ def export_checkpoint(name: str, run_dir: Path, corpus_root: Path = SYNTH_CORPUS
         if previous.get("metrics") and previous.get("training", {}).get("best_epoch") == best["epoch"]:
             card["metrics"] = previous["metrics"]
     return save_checkpoint(model, card, f"asr/{name}")
+
+
+DECODE_CTC_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7)  # joint CTC-attention decoding weights tried after training
+
+
+def tune_decoding(model, recipe: TrainRecipe, quiet: bool = True) -> dict | None:
+    """Choose the joint CTC-attention decoding weight on the real validation clips (greedy search, corpus CER) and set
+    it in the model's config, so every transcription of the exported checkpoint uses it. None when the model has no
+    CTC head or the recipe held out no real validation clips (then decoding stays attention only)."""
+    if model.ctc is None or not recipe.real_val_clips:
+        return None
+    from core.data.real_speech import validation_clips
+
+    clips = SpeechSet(validation_clips(recipe.real_val_clips), paths.SHARED_DATA, quiet=quiet, description="real validation speech")
+    by_weight = {weight: score(model, clips, recipe, ctc_weight=weight, quiet=quiet, description=f"ctc weight {weight}")["cer"]
+                 for weight in DECODE_CTC_WEIGHTS}
+    model.config.decode_ctc_weight = min(by_weight, key=by_weight.get)
+    return {"ctc_weight": model.config.decode_ctc_weight,
+            "chosen_on": f"corpus CER of greedy search on the {len(clips)} real validation clips",
+            "real_validation_cer_by_ctc_weight": {str(weight): round(cer, 4) for weight, cer in by_weight.items()}}
 
 
 def _real_speech_card(recipe: TrainRecipe) -> dict | None:

@@ -16,10 +16,9 @@ import dataclasses
 from pathlib import Path
 
 from core import paths
-from core.data.synth import CORPUS_FOLDERS
+from core.data.synth import CORPUS_FOLDERS, SYNTH_CORPUS
 from core.errors import GlassboxError
 
-SYNTH_CORPUS = CORPUS_FOLDERS["original"]  # the corpus the shipped models trained on
 DEFAULT_MODEL = "asr/lj-transformer"
 
 

@@ -178,7 +178,8 @@ if audio is not None:
         for column, name in zip(columns, chosen):
             with column:
                 st.subheader(labels[name])
-                st.caption(asr.training_data_summary(loaded[name][1]))
+                st.caption(" ".join(filter(None, [asr.training_data_summary(loaded[name][1]),
+                                                  asr.decoding_summary(loaded[name][1])])))
                 for label in decodings:
                     result = results[(name, label)]
                     st.markdown(f"**{label}** · {result.seconds:.2f} s")
@@ -292,7 +293,7 @@ for set_name, scores in ((benchmark or {}).get("systems", {}).get(speech_real.PO
 if rows:
     st.dataframe(pd.DataFrame(rows).style.format(
         {key: "{:.4f}" for key in ["loss", "jaccard", "cosine", "damerau_levenshtein", "cer", "wer"]} | {"clips": "{:.0f}"},
-        na_rep="–"), hide_index=True, key="results")
+        na_rep="–"), hide_index=True, key="results", placeholder="–")
 st.caption(
     "What differs. The students trained and tested on Linda Johnson's real recordings (test rows 10,480–13,099). "
     "No copy of that test audio is available here, so our models trained on the same transcripts spoken by "

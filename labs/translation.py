@@ -135,7 +135,7 @@ for reference in reference_results("mt"):
                  "exact matches / 1000": int(exact.group(1)) if exact else None, "ms per sentence": None})
 st.dataframe(pd.DataFrame(rows).style.format({"test error rate": "{:.4f}", "ms per sentence": "{:.2f}",
                                               "exact matches / 1000": "{:.0f}"}, na_rep="–"),
-             hide_index=True, key="results")
+             hide_index=True, key="results", placeholder="–")
 st.caption(
     "Error rate = Levenshtein distance / reference length, averaged over the 1,000 test sentences (lower is better). "
     "Weights come from the epoch with the lowest validation error rate (star on the curve). Milliseconds per "

@@ -278,3 +278,67 @@ def test_joint_ctc_training_learns_and_decoding_ignores_the_head():
     assert [asr_text.decode(h.tokens) for h in hypotheses] == texts
     with pytest.raises(ValueError, match="no CTC head"):
         tiny("transformer").ctc_loss(memory, memory_lengths, targets)
+    for width in (1, 3):
+        joint = beam_search(model.step_decoder(batch["features"], batch["lengths"], ctc_weight=0.5), 2,
+                            asr_text.START, asr_text.STOP, width, 20)
+        assert [asr_text.decode(h.tokens) for h in joint] == texts
+    with pytest.raises(ValueError, match="needs a model trained with a CTC head"):
+        tiny("transformer").step_decoder(batch["features"], batch["lengths"], ctc_weight=0.5)
+
+
+class _SilentAttention:
+    """An attention decoder with no opinion (log-probs 0), so the joint scores are the CTC prefix scores alone."""
+
+    def start(self):
+        return {}
+
+    def step(self, previous_tokens, state):
+        return torch.zeros(len(previous_tokens), len(asr_text.TOKENS)), state, None
+
+
+def _brute_force_prefix_log_probs(probabilities: np.ndarray, symbols: list[int], prefix: list[int]) -> dict[int, float]:
+    """Sum every alignment over `symbols` (blank included): log P(transcript starts with prefix + c), and for STOP
+    log P(transcript is exactly prefix)."""
+    import itertools
+
+    sums: dict[int, float] = {}
+    for path in itertools.product(symbols, repeat=probabilities.shape[0]):
+        collapsed = [token for frame, token in enumerate(path) if token != asr_text.PAD and (frame == 0 or token != path[frame - 1])]
+        probability = float(np.prod([probabilities[frame, token] for frame, token in enumerate(path)]))
+        if collapsed == prefix:
+            sums[asr_text.STOP] = sums.get(asr_text.STOP, 0.0) + probability
+        elif collapsed[: len(prefix)] == prefix:
+            following = collapsed[len(prefix)]
+            sums[following] = sums.get(following, 0.0) + probability
+    return {token: float(np.log(value)) for token, value in sums.items()}
+
+
+def test_ctc_prefix_scores_equal_the_sum_over_all_alignments():
+    from core.models.asr import JointCTCStepDecoder
+
+    a, b = asr_text.encode("ab")[1:3]
+    symbols = [asr_text.PAD, a, b]
+    rng = np.random.default_rng(0)
+    frames = [5, 3]  # the second clip is padded: its last two frames must not count
+    probabilities = np.zeros((2, 5, len(asr_text.TOKENS)))
+    probabilities[:, :, symbols] = rng.dirichlet(np.ones(3), size=(2, 5))
+    with np.errstate(divide="ignore"):
+        log_probabilities = torch.tensor(np.log(probabilities), dtype=torch.float32)
+    decoder = JointCTCStepDecoder(_SilentAttention(), log_probabilities, torch.tensor(frames), weight=1.0)
+    state, previous = decoder.start(), torch.full((2,), asr_text.START)
+    # A repeated character needs a blank between its copies; "aab" does not fit in the short clip's 3 frames.
+    for prefix in ([], [a], [a, a], [a, a, b]):
+        if prefix:
+            previous = torch.full((2,), prefix[-1])
+        scores, state, _ = decoder.step(previous, state)
+        for row, length in enumerate(frames):
+            expected = _brute_force_prefix_log_probs(probabilities[row, :length], symbols, prefix)
+            previous_score = (_brute_force_prefix_log_probs(probabilities[row, :length], symbols, prefix[:-1])
+                              .get(prefix[-1], float("-inf")) if prefix else 0.0)
+            for token in (a, b, asr_text.STOP):
+                want = expected.get(token, float("-inf")) - previous_score if previous_score > float("-inf") else float("-inf")
+                if want == float("-inf"):
+                    assert torch.isneginf(scores[row, token])
+                else:
+                    assert float(scores[row, token]) == pytest.approx(want, abs=1e-4)
+            assert torch.isneginf(scores[row, [asr_text.START, asr_text.PAD]]).all()  # never emitted

@@ -9,6 +9,7 @@ from core import paths
 from core.asr import (
     SpeechSet,
     TrainRecipe,
+    decoding_summary,
     epoch_draw,
     resumable_config,
     selection_metric,
@@ -138,3 +139,34 @@ def test_the_lab_says_what_each_model_heard():
     assert training_data_summary(mixed) == ("Trained on 3 synthetic voices, 94 min of real speech (1,414 clips, 6× per "
                                             "epoch), augmented (default); 6 epochs, warm-started from asr/lj-transformer "
                                             "(15 epochs).")
+    assert decoding_summary(synthetic) is None and decoding_summary(mixed | {"decoding": {"ctc_weight": 0.0}}) is None
+    assert "weight 0.3" in decoding_summary(mixed | {"decoding": {"ctc_weight": 0.3}})
+
+
+def test_joint_decoding_weight_is_chosen_on_real_validation_clips_and_travels_with_the_checkpoint(tmp_path, monkeypatch):
+    import core.asr
+    from core.asr import DECODE_CTC_WEIGHTS, tune_decoding
+    from core.checkpoints import load_model
+    from core.models import architecture_of
+
+    monkeypatch.setattr(paths, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(core.asr, "MAX_DECODE_STEPS", 8)  # an untrained decoder would otherwise write 97 characters
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = SpeechRecognizer(SpeechRecognizerConfig(d_model=32, n_heads=2, mlp_size=64, encoder_layers=1, ctc_head=True)).eval()
+    with torch.no_grad():  # a CTC head that only ever emits blank: any weight on it makes the decoder stop at once
+        model.ctc.weight.zero_()
+        model.ctc.bias.fill_(-10.0)
+        model.ctc.bias[2] = 10.0  # `@`, the blank
+    assert tune_decoding(model, TrainRecipe()) is None  # no real validation clips held out: nothing to tune on
+    chosen = tune_decoding(model, TrainRecipe(real_val_clips=3))
+    assert set(chosen["real_validation_cer_by_ctc_weight"]) == {str(weight) for weight in DECODE_CTC_WEIGHTS}
+    by_weight = chosen["real_validation_cer_by_ctc_weight"]
+    assert by_weight[str(chosen["ctc_weight"])] == min(by_weight.values())
+    assert all(by_weight[str(weight)] == 1.0 for weight in DECODE_CTC_WEIGHTS if weight >= 0.5)  # empty transcripts
+    assert model.config.decode_ctc_weight == chosen["ctc_weight"]
+    model.config.decode_ctc_weight = 0.3
+    save_checkpoint(model, {"task": "asr", "architecture": architecture_of(model)}, "asr/joint", root=tmp_path)
+    loaded, _ = load_model("asr/joint", root=tmp_path)
+    assert loaded.config.decode_ctc_weight == 0.3 and loaded.step_decoder(torch.randn(1, 30, 80), torch.tensor([30])).weight == 0.3
+    assert tune_decoding(SpeechRecognizer(SpeechRecognizerConfig(d_model=32, n_heads=2, mlp_size=64)), TrainRecipe(real_val_clips=3)) is None

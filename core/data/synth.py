@@ -112,6 +112,7 @@ EXCLUDED_VOICES = [
 ]
 VOICE_SETS = {"original": VOICES, "wide": WIDE_VOICES}
 CORPUS_FOLDERS = {"original": paths.CACHE / "ljspeech-synth", "wide": paths.CACHE / "ljspeech-synth-wide"}
+SYNTH_CORPUS = CORPUS_FOLDERS["original"]  # the corpus the shipped models trained on
 VOICES_BY_NAME = {voice.name: voice for voices in (*VOICE_SETS.values(), EXCLUDED_VOICES) for voice in voices}
 
 
