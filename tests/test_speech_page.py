@@ -4,6 +4,7 @@ The AppTest tests point core.paths.CHECKPOINTS at a folder of tiny untrained mod
 do not wait for (or depend on) trained checkpoints; the browser test uses whatever checkpoints/asr/ holds.
 """
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -85,8 +86,8 @@ def test_example_is_transcribed_by_every_model_with_scores_and_figures(app):
     assert scores.shape == (6, 7) and "PocketSphinx" in scores.columns
     assert "Damerau-Levenshtein on homework tokens" in scores.index and "WER (jiwer)" in scores.index
     # waveform, spectrogram, three alignments, per model its cross-attention under the spectrogram, a self-attention
-    # per transformer decoder, and the training curves
-    assert plotly_count(app) == 2 + 3 + 3 + 2 + 1
+    # per transformer decoder, the training curves and the error rates by test data
+    assert plotly_count(app) == 2 + 3 + 3 + 2 + 1 + 1
     assert "Speech-Transformer (tiny-test-speech-transformer)" in [subheader.value for subheader in app.subheader]
     heard = [caption.value for caption in app.caption if caption.value.startswith("Trained on")]
     assert heard == ["Trained on synthetic voices; 3 epochs."] * len(TINY)  # each column, from its card
@@ -116,9 +117,15 @@ def test_results_table_places_pocketsphinx_on_the_real_sets(tiny_checkpoints, mo
                        '"other-voices": {"clips": 48, "cer": 0.311, "wer": 0.486}}}}')
     monkeypatch.setattr(paths, "CHECKPOINTS", tiny_checkpoints)
     monkeypatch.setattr(speech_real, "BENCHMARK_FILE", shipped)
-    results = run_lab("speech", timeout=300).dataframe[1].value
+    lab = run_lab("speech", timeout=300)
+    results = lab.dataframe[1].value
     rows = results[results["model"].str.startswith("PocketSphinx")]
     assert sorted(rows["cer"]) == [0.144, 0.311] and set(rows["clips"]) == {100, 48}
+    specs = [json.loads(chart.proto.spec) for chart in lab.get("plotly_chart")]
+    (bars,) = [spec for spec in specs if "Character error rate" in str(spec["layout"].get("title"))]
+    (peer,) = [trace for trace in bars["data"] if trace["name"].startswith("PocketSphinx")]
+    assert peer["x"] == ["100 real LJ Speech clips,<br>whole (a-z scoring)", "other voices:<br>Common Voice speakers (a-z scoring)"]
+    assert peer["y"] == [0.144, 0.311]
 
 
 def test_page_explains_the_diagonal_and_offers_every_head(app):

@@ -160,3 +160,26 @@ def self_attention_figure(chunk: ChunkAttention, choice: AttentionChoice) -> go.
         select_heads(chunk.self_attention, choice), chunk.output_labels, chunk.input_labels,
         input_title="decoder input (characters read so far)", output_title="output character",
     )
+
+
+def error_rate_bars(rows: list[dict], test_sets: list[str]) -> go.Figure:
+    """Corpus CER per test set (x) and system (one bar colour each): where each recognizer stands, real speech included.
+
+    `rows` are the Speech lab's results rows ({"model", "test data", "cer", …}); rows without a CER, or on a test
+    set not in `test_sets`, are left out."""
+    figure = go.Figure()
+    systems = list(dict.fromkeys(row["model"] for row in rows if row.get("cer") is not None and row["test data"] in test_sets))
+    for system in systems:
+        scores = {row["test data"]: row["cer"] for row in rows if row["model"] == system and row.get("cer") is not None}
+        shown = [test_set for test_set in test_sets if test_set in scores]
+        figure.add_bar(name=system, x=[_wrapped(test_set) for test_set in shown], y=[scores[test_set] for test_set in shown],
+                       text=[f"{scores[test_set]:.2f}" for test_set in shown], textposition="outside")
+    figure.update_layout(barmode="group", title="Character error rate by test data (lower is better)",
+                         yaxis=dict(title="CER", rangemode="tozero"), xaxis=dict(tickangle=0), height=460,
+                         legend=dict(orientation="h", yanchor="bottom", y=1.02), margin=dict(l=10, r=10, t=90, b=10))
+    return figure
+
+
+def _wrapped(label: str) -> str:
+    """A long axis label over two or three lines, broken after its commas and colons."""
+    return label.replace(", ", ",<br>").replace(": ", ":<br>")
