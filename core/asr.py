@@ -703,7 +703,7 @@ def export_checkpoint(name: str, run_dir: Path, corpus_root: Path = SYNTH_CORPUS
     return save_checkpoint(model, card, f"asr/{name}")
 
 
-DECODE_CTC_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7)  # joint CTC-attention decoding weights tried after training
+DECODE_CTC_WEIGHTS = (0.0, 0.1, 0.3, 0.5, 0.7, 0.9)  # joint CTC-attention decoding weights tried after training
 
 
 def tune_decoding(model, recipe: TrainRecipe, quiet: bool = True) -> dict | None:
