@@ -814,6 +814,7 @@ class ChunkAttention:
     cross_attention: "np.ndarray"  # (layers, heads, outputs, encoder frames)
     self_attention: "np.ndarray | None"  # (layers, heads, outputs, outputs); None for the LSTM decoder
     frame_seconds: float  # time between encoder frames: 100 feature frames per second over the encoder's subsampling
+    ctc_posteriors: "np.ndarray | None" = None  # (encoder frames, tokens): the CTC head's probabilities; None without one
 
     def frame_times(self) -> list[float]:
         """Centre of each encoder frame, in seconds from the start of the recording."""
@@ -875,6 +876,7 @@ def _chunk_attention(model, features: torch.Tensor, hypothesis, start_s: float, 
     cross = torch.stack([weights[0] for weights in cross_weights]).float().cpu().numpy()  # (layers, heads, outputs, frames')
     self_attention = torch.stack([weights[0] for weights in self_weights]).float().cpu().numpy() if self_weights else None
     hop_seconds = FEATURES.hop_length / FEATURES.sample_rate
+    ctc = model.ctc(memory.float())[0].softmax(dim=-1).cpu().numpy() if model.ctc is not None else None
     return ChunkAttention(
         start_s=start_s,
         end_s=end_s,
@@ -884,6 +886,7 @@ def _chunk_attention(model, features: torch.Tensor, hypothesis, start_s: float, 
         cross_attention=cross,
         self_attention=self_attention,
         frame_seconds=model.encoder.subsampling * hop_seconds,
+        ctc_posteriors=ctc,
     )
 
 

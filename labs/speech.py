@@ -234,6 +234,17 @@ if audio is not None:
                 st.caption(f"Cross-attention, {choice.label}. Hover a cell for the character, the time and the weight; "
                            "the colour scale tops out at the largest weight. The red box is the step chosen with the "
                            "slider, and the red curve over the spectrogram is where that step listened.")
+                if result.chunks[0].ctc_posteriors is not None:
+                    st.subheader("What the CTC head hears")
+                    st.plotly_chart(speech_viz.ctc_figure(features, speech_viz.timed_ctc(result.chunks, duration)),
+                                    width="stretch", key=f"ctc-{name}")
+                    st.caption("This model also learned a CTC layer on its encoder (joint CTC-attention training). "
+                               "At every encoder frame it gives each character a probability, and mostly the blank "
+                               "`@`: a character shows as a short spike where it is heard, and the white curve over "
+                               "the spectrogram is the probability of anything but the blank. CTC must read the audio "
+                               "left to right, one spike per character, so it cannot loop or skip the way an "
+                               "attention decoder can on unfamiliar voices; joint decoding uses it to keep the "
+                               "decoder honest.")
                 if result.chunks[0].self_attention is not None:
                     st.subheader("Masked self-attention of the transformer decoder")
                     chunk_index = 0

@@ -30,6 +30,8 @@ def tiny_recognizer(decoder: str) -> SpeechRecognizer:
     sizes = dict(d_model=32, n_heads=2, mlp_size=64, encoder_layers=1)
     if decoder == "speech-transformer":
         return SpeechRecognizer(speech_transformer_config(**sizes)).eval()
+    if decoder == "lstm":  # one model with a CTC head, decoded jointly, as real-speech recipes train them
+        sizes |= dict(ctc_head=True, decode_ctc_weight=0.3)
     config = SpeechRecognizerConfig(decoder=decoder, **sizes, decoder_layers=2 if decoder == "transformer" else 1)
     return SpeechRecognizer(config).eval()
 
@@ -41,6 +43,7 @@ def tiny_checkpoints(tmp_path_factory) -> Path:
         card = {
             "architecture": architecture_of(tiny_recognizer(decoder)), "task": "asr", "title": f"untrained {decoder}",
             "training": {"best_epoch": 2, "epochs_done": 3},
+            "decoding": {"ctc_weight": tiny_recognizer(decoder).config.decode_ctc_weight},
             "curves": {"train_loss": [2.5, 2.0, 1.8], "val_loss": [2.4, 2.1, 2.0],
                        "val_damerau_levenshtein": [0.2, 0.3, 0.35]},
             "metrics": {"synthetic_test": {"clips": 10, "loss": 2.0, "jaccard": 0.5, "cosine": 0.6,
@@ -86,11 +89,13 @@ def test_example_is_transcribed_by_every_model_with_scores_and_figures(app):
     assert scores.shape == (6, 7) and "PocketSphinx" in scores.columns
     assert "Damerau-Levenshtein on homework tokens" in scores.index and "WER (jiwer)" in scores.index
     # waveform, spectrogram, three alignments, per model its cross-attention under the spectrogram, a self-attention
-    # per transformer decoder, the training curves and the error rates by test data
-    assert plotly_count(app) == 2 + 3 + 3 + 2 + 1 + 1
+    # per transformer decoder, the CTC head of the model that has one, the training curves and the error rates
+    assert plotly_count(app) == 2 + 3 + 3 + 2 + 1 + 1 + 1
+    assert "What the CTC head hears" in [subheader.value for subheader in app.subheader]
     assert "Speech-Transformer (tiny-test-speech-transformer)" in [subheader.value for subheader in app.subheader]
     heard = [caption.value for caption in app.caption if caption.value.startswith("Trained on")]
-    assert heard == ["Trained on synthetic voices; 3 epochs."] * len(TINY)  # each column, from its card
+    assert sorted(heard)[:2] == ["Trained on synthetic voices; 3 epochs."] * 2  # each column, from its card
+    assert sorted(heard)[2].startswith("Trained on synthetic voices; 3 epochs. Decodes jointly with its CTC head")
     assert any("CMU 11-785's **Speech-Transformer**" in markdown.value for markdown in app.markdown)  # read from cards
     results = app.dataframe[1].value
     assert any(model.startswith("student report") for model in results["model"])
@@ -302,3 +307,23 @@ def test_user_picks_an_example_then_uploads_a_clip_and_a_corrupt_file(page, app_
     page.locator('input[type="file"]').set_input_files(str(corrupt))
     wait_for_app(page, "This audio cannot be used", timeout_ms=120_000)
     assert_no_exception(page)
+
+
+def test_ctc_head_probabilities_are_placed_in_time_beside_the_attention():
+    from core.viz.speech import ctc_figure, timed_ctc
+
+    model, audio = tiny_recognizer("lstm"), speech_like(11.0, seed=2)  # two chunks
+    inspected = asr.transcribe_with_attention(model, audio, beam=2)
+    assert len(inspected.chunks) == 2
+    for chunk in inspected.chunks:
+        assert chunk.ctc_posteriors.shape == (chunk.cross_attention.shape[-1], 35)
+        assert np.allclose(chunk.ctc_posteriors.sum(axis=1), 1, atol=1e-4)
+    timed = timed_ctc(inspected.chunks, 11.0)
+    assert timed.output_labels[0] == "@" and "<" not in timed.output_labels and ">" not in timed.output_labels
+    assert timed.weights.shape[1] == len(timed.times) == round(11.0 / inspected.chunks[0].frame_seconds) + 1
+    second = inspected.chunks[1]
+    first_column = round(second.start_s / second.frame_seconds)  # the second chunk's frames start where its audio does
+    assert np.allclose(timed.weights[0, first_column], second.ctc_posteriors[0, 2], atol=1e-6)
+    assert len(ctc_figure(asr.log_mel(audio).numpy(), timed).data) == 3  # spectrogram, not-blank curve, probabilities
+    assert tiny_recognizer("transformer").ctc is None  # and without a CTC head nothing is computed
+    assert asr.transcribe_with_attention(tiny_recognizer("transformer"), audio[:16000]).chunks[0].ctc_posteriors is None

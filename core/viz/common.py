@@ -23,6 +23,7 @@ def attention_heatmap(
     input_positions: list[float] | None = None,
     zmax: float = 1.0,
     input_hover_format: str = ".2f",
+    rows_are_steps: bool = True,
 ) -> go.Figure:
     """One row per output token (stop token included), one column per input position (characters, frames, times).
 
@@ -33,6 +34,7 @@ def attention_heatmap(
     position (`input_hover_format`) and the output by its row's category name, so a long recording sends no per-cell
     hover text to the browser (a 10 s clip has ~100,000 cells). A lower `zmax` saturates
     the colour scale, for attention spread over hundreds of audio frames, where no single weight comes near 1.
+    `rows_are_steps=False` names rows by their (distinct) labels alone, for rows that are not output steps.
     """
     weights = np.asarray(weights, dtype=float)  # (outputs, inputs)
     outputs, inputs = weights.shape
@@ -48,7 +50,8 @@ def attention_heatmap(
         hovertemplate = f"{output_title} %{{customdata[0]}}<br>{input_title} %{{customdata[1]}}"
     else:  # rows are categories named "a (step 3)": the hover reads the name, no per-cell text
         hover = None
-        rows = [f"{shown_label(label)} (step {row + 1})" for row, label in enumerate(output_labels)]
+        rows = [f"{shown_label(label)} (step {row + 1})" if rows_are_steps else shown_label(label)
+                for row, label in enumerate(output_labels)]
         hovertemplate = f"{output_title} %{{y}}<br>{input_title} %{{x:{input_hover_format}}}"
     x = list(range(inputs)) if input_positions is None else [float(position) for position in input_positions]
     half_cell = 0.5 if inputs < 2 else (x[-1] - x[0]) / (inputs - 1) / 2

@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from core.asr import ChunkAttention
+from core.data import asr_text
 from core.data.audio import FEATURES
 from core.viz.common import attention_heatmap, shown_label
 
@@ -50,19 +51,38 @@ class TimedAttention:
 
 def timed_cross_attention(chunks: list[ChunkAttention], duration_s: float, choice: AttentionChoice) -> TimedAttention:
     """Stack the chunks' rows; each chunk's columns go where its audio starts, zero elsewhere."""
+    rows = [select_heads(chunk.cross_attention, choice) for chunk in chunks]  # (outputs, frames') each
+    return TimedAttention(_placed_in_time(chunks, duration_s, rows, stack=True),
+                          [label for chunk in chunks for label in chunk.output_labels], _frame_times(chunks, duration_s))
+
+
+def timed_ctc(chunks: list[ChunkAttention], duration_s: float) -> TimedAttention:
+    """The CTC head's probability of every character (rows, in vocabulary order, the blank `@` first) over the whole
+    recording's encoder frames; characters it never gives 5% anywhere are left out."""
+    per_token = _placed_in_time(chunks, duration_s, [chunk.ctc_posteriors.T for chunk in chunks], stack=False)
+    blank = asr_text.PAD
+    shown = [blank] + [token for token in range(len(asr_text.TOKENS))
+                       if token not in (asr_text.START, asr_text.STOP, blank) and per_token[token].max() >= 0.05]
+    return TimedAttention(per_token[shown], [asr_text.TOKENS[token] for token in shown], _frame_times(chunks, duration_s))
+
+
+def _frame_times(chunks: list[ChunkAttention], duration_s: float) -> list[float]:
     frame_seconds = chunks[0].frame_seconds
-    columns = int(round(duration_s / frame_seconds)) + 1
-    rows = sum(len(chunk.output_labels) for chunk in chunks)
-    weights = np.zeros((rows, columns))
-    labels, row = [], 0
-    for chunk in chunks:
-        selected = select_heads(chunk.cross_attention, choice)  # (outputs, frames')
-        offset = int(round(chunk.start_s / frame_seconds))
-        width = min(selected.shape[1], columns - offset)
-        weights[row : row + selected.shape[0], offset : offset + width] = selected[:, :width]
-        labels += chunk.output_labels
-        row += selected.shape[0]
-    return TimedAttention(weights, labels, [column * frame_seconds for column in range(columns)])
+    return [column * frame_seconds for column in range(int(round(duration_s / frame_seconds)) + 1)]
+
+
+def _placed_in_time(chunks: list[ChunkAttention], duration_s: float, values: list[np.ndarray], stack: bool) -> np.ndarray:
+    """One grid of encoder frames for the whole recording; each chunk's (rows, frames') block goes where its audio
+    starts. `stack`: each chunk adds its own rows (cross-attention); otherwise all chunks share the same rows (CTC)."""
+    columns = len(_frame_times(chunks, duration_s))
+    grid = np.zeros((sum(block.shape[0] for block in values) if stack else values[0].shape[0], columns))
+    row = 0
+    for chunk, block in zip(chunks, values):
+        offset = int(round(chunk.start_s / chunks[0].frame_seconds))
+        width = min(block.shape[1], columns - offset)
+        grid[row : row + block.shape[0], offset : offset + width] = block[:, :width]
+        row += block.shape[0] if stack else 0
+    return grid
 
 
 def select_heads(weights: np.ndarray, choice: AttentionChoice) -> np.ndarray:
@@ -151,6 +171,34 @@ def aligned_attention_figure(features: np.ndarray, attention: TimedAttention, st
     label = shown_label(attention.output_labels[step])
     figure.update_layout(title=f"Step {step + 1}: writing “{label}”, attention peaks at {focus:.2f} s",
                          height=spectrogram_height + attention_height + 90, margin=dict(l=10, r=10, t=40, b=10))
+    return figure
+
+
+def ctc_figure(features: np.ndarray, ctc: TimedAttention) -> go.Figure:
+    """Spectrogram on top, the CTC head's character probabilities under it, on one time axis; over the spectrogram,
+    the probability of any character but the blank: CTC fires in short spikes, one per character, blank between."""
+    heatmap = attention_heatmap(ctc.weights.round(3), ctc.output_labels, [f"{time:.2f} s" for time in ctc.times],
+                                input_title="time (s)", output_title="character (@ = blank)", input_positions=ctc.times,
+                                rows_are_steps=False)
+    rows = len(ctc.output_labels)
+    probabilities_height, spectrogram_height = max(200, 14 * rows), 200
+    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.02,
+                           row_heights=[spectrogram_height, probabilities_height])
+    figure.add_trace(spectrogram_trace(features, show_scale=False, frames_per_column=2), row=1, col=1)
+    n_mels = np.asarray(features).shape[1]
+    firing = 1 - ctc.weights[0]
+    figure.add_scatter(x=ctc.times, y=firing * (n_mels - 1), mode="lines", line=dict(color="#ffffff", width=1.5),
+                       customdata=firing.round(3), hovertemplate="%{x:.2f} s<br>not blank %{customdata:.2f}<extra></extra>",
+                       showlegend=False, row=1, col=1)
+    trace = heatmap.data[0]
+    trace.colorbar = dict(title="probability", len=0.5, y=0.3)
+    trace.hovertemplate = "character %{y}<br>%{x:.2f} s<br>probability %{z:.3f}<extra></extra>"
+    figure.add_trace(trace, row=2, col=1)
+    figure.update_yaxes(title="mel bin", range=[0, n_mels - 1], row=1, col=1)
+    figure.update_yaxes(heatmap.layout.yaxis.to_plotly_json(), row=2, col=1)
+    figure.update_xaxes(title="time (s)", row=2, col=1)
+    figure.update_layout(title="What the CTC head hears: each character's probability at each encoder frame",
+                         height=spectrogram_height + probabilities_height + 90, margin=dict(l=10, r=10, t=40, b=10))
     return figure
 
 
