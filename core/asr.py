@@ -699,7 +699,10 @@ def export_checkpoint(name: str, run_dir: Path, corpus_root: Path = SYNTH_CORPUS
     else:
         previous = _previous_card(name)
         if previous.get("metrics") and previous.get("training", {}).get("best_epoch") == best["epoch"]:
-            card["metrics"] = previous["metrics"]
+            card["metrics"] = previous["metrics"]  # the same weights: their scores, and the decoding they were scored with
+            card["decoding"] = previous.get("decoding") or card["decoding"]
+            model.config.decode_ctc_weight = card["decoding"]["ctc_weight"]
+            card["architecture"] = architecture_of(model)
     return save_checkpoint(model, card, f"asr/{name}")
 
 

@@ -170,3 +170,34 @@ def test_joint_decoding_weight_is_chosen_on_real_validation_clips_and_travels_wi
     loaded, _ = load_model("asr/joint", root=tmp_path)
     assert loaded.config.decode_ctc_weight == 0.3 and loaded.step_decoder(torch.randn(1, 30, 80), torch.tensor([30])).weight == 0.3
     assert tune_decoding(SpeechRecognizer(SpeechRecognizerConfig(d_model=32, n_heads=2, mlp_size=64)), TrainRecipe(real_val_clips=3)) is None
+
+
+def test_an_export_without_scoring_keeps_the_decoding_its_scores_were_measured_with(tmp_path, monkeypatch):
+    """A resumed run re-exports after every epoch without scoring: if the best epoch is unchanged, the card keeps the
+    metrics and the joint decoding weight chosen with them, in the card and in the model's config alike."""
+    from safetensors.torch import save_file
+
+    from core.asr import export_checkpoint
+    from core.checkpoints import load_model, read_card
+
+    monkeypatch.setattr(paths, "CHECKPOINTS", tmp_path / "checkpoints")
+    run = tmp_path / "run"
+    run.mkdir()
+    config = SpeechRecognizerConfig(d_model=32, n_heads=2, mlp_size=64, encoder_layers=1, ctc_head=True)
+    recipe = TrainRecipe(epochs=2, ctc_weight=0.3, real_val_clips=3)
+    (run / "config.json").write_text(json.dumps({"config": asdict(config), "recipe": asdict(recipe), "features": asdict(FEATURES)}))
+    history = [{"epoch": epoch, "seconds": 1.0, "train_clips": 10, "val_real_damerau_levenshtein": 0.1 * epoch} for epoch in (1, 2)]
+    (run / "state.json").write_text(json.dumps({"history": history}))
+    save_file(SpeechRecognizer(config).state_dict(), str(run / "best.safetensors"))
+    first = export_checkpoint("joint", run, tmp_path / "no-corpus", evaluate=False, quiet=True)
+    assert read_card("asr/joint")["decoding"] == {"ctc_weight": 0.0} and "metrics" not in read_card("asr/joint")
+    card = read_card("asr/joint") | {"metrics": {"real_ljspeech": {"cer": 0.5}},
+                                     "decoding": {"ctc_weight": 0.7, "chosen_on": "real validation clips"}}
+    model, _ = load_model("asr/joint")
+    model.config.decode_ctc_weight = 0.7
+    save_checkpoint(model, card | {"architecture": card["architecture"] | {"config": asdict(model.config)}}, "asr/joint")
+    export_checkpoint("joint", run, tmp_path / "no-corpus", evaluate=False, quiet=True)
+    again = read_card("asr/joint")
+    assert again["metrics"] == {"real_ljspeech": {"cer": 0.5}} and again["decoding"]["ctc_weight"] == 0.7
+    assert load_model("asr/joint")[0].config.decode_ctc_weight == 0.7
+    assert again["dataset"]["train_clips_per_epoch"] == [10, 10] and first
