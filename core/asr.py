@@ -145,7 +145,8 @@ def warm_start(model, checkpoint: str) -> dict:
         raise GlassboxError(f"{checkpoint} is another architecture: missing {missing[:3]}, unexpected {unexpected[:3]}.")
     return {"checkpoint": checkpoint, "sha256": card["weights"]["sha256"], "title": card.get("title"),
             "how_it_was_trained": card.get("training", {}).get("how_to_resume"),
-            "epochs": card.get("training", {}).get("epochs_done"), "metrics": _headline_metrics(card.get("metrics", {}))}
+            "epochs": card.get("training", {}).get("epochs_done"), "metrics": _headline_metrics(card.get("metrics", {})),
+            "init_from": card.get("training", {}).get("init_from")}  # its own starting point: the whole lineage
 
 
 INIT_FROM_FILE = "init_from.json"  # in the run folder: the warm start's provenance, for the card
@@ -588,6 +589,9 @@ def training_data_summary(card: dict) -> str:
     epochs = f"{training.get('epochs_done', '?')} epochs"
     if origin:
         epochs += f", warm-started from {origin['checkpoint']} ({origin.get('epochs', '?')} epochs)"
+    while origin and origin.get("init_from"):  # a warm start of a warm start: name every step back to the first
+        origin = origin["init_from"]
+        epochs += f", itself warm-started from {origin['checkpoint']} ({origin.get('epochs', '?')} epochs)"
     return "Trained on " + ", ".join(parts) + f"; {epochs}."
 
 

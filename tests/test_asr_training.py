@@ -139,6 +139,9 @@ def test_the_lab_says_what_each_model_heard():
     assert training_data_summary(mixed) == ("Trained on 3 synthetic voices, 94 min of real speech (1,414 clips, 6× per "
                                             "epoch), augmented (default); 6 epochs, warm-started from asr/lj-transformer "
                                             "(15 epochs).")
+    mixed["training"]["init_from"]["init_from"] = {"checkpoint": "asr/first", "epochs": 15}
+    assert training_data_summary(mixed).endswith("warm-started from asr/lj-transformer (15 epochs), itself warm-started "
+                                                 "from asr/first (15 epochs).")
     assert decoding_summary(synthetic) is None and decoding_summary(mixed | {"decoding": {"ctc_weight": 0.0}}) is None
     assert "weight 0.3" in decoding_summary(mixed | {"decoding": {"ctc_weight": 0.3}})
 
