@@ -14,7 +14,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from core import asr, paths
-from core.checkpoints import list_checkpoints, save_checkpoint
+from core.checkpoints import list_checkpoints, read_card, save_checkpoint
 from core.models import architecture_of
 from core.models.asr import SpeechRecognizer, SpeechRecognizerConfig, speech_transformer_config
 from core.speech_examples import EXAMPLES_DIR, load_examples
@@ -289,6 +289,14 @@ def test_user_picks_an_example_then_uploads_a_clip_and_a_corrupt_file(page, app_
         assert_no_exception(page)
         assert page.get_by_role("radio", name="beam 4").last.is_checked()
         page.screenshot(path=str(ARTIFACTS / "speech-lab-example-transcribed.png"))  # the step the final shot replaces
+        for name in list_checkpoints("asr"):  # a model trained with a CTC head shows what that head hears, in its tab
+            card = read_card(name)
+            if card["architecture"]["config"].get("ctc_head"):
+                page.get_by_role("tab", name=f"({name.split('/')[-1]})").click()
+                page.get_by_text("What the CTC head hears").first.wait_for(timeout=60_000)
+                page.get_by_text("What the CTC head hears").first.evaluate("node => node.scrollIntoView({block: 'start'})")
+                page.wait_for_timeout(500)
+                page.screenshot(path=str(ARTIFACTS / f"speech-lab-ctc-{name.split('/')[-1]}.png"))
 
         page.get_by_text("a file").first.click()
         wait_for_app(page)

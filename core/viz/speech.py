@@ -197,7 +197,7 @@ def ctc_figure(features: np.ndarray, ctc: TimedAttention) -> go.Figure:
     figure.update_yaxes(title="mel bin", range=[0, n_mels - 1], row=1, col=1)
     figure.update_yaxes(heatmap.layout.yaxis.to_plotly_json(), row=2, col=1)
     figure.update_xaxes(title="time (s)", row=2, col=1)
-    figure.update_layout(title="What the CTC head hears: each character's probability at each encoder frame",
+    figure.update_layout(title="Probability of each character at each encoder frame (the white curve: anything but the blank)",
                          height=spectrogram_height + probabilities_height + 90, margin=dict(l=10, r=10, t=40, b=10))
     return figure
 
