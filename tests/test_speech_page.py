@@ -293,8 +293,9 @@ def test_user_picks_an_example_then_uploads_a_clip_and_a_corrupt_file(page, app_
             card = read_card(name)
             if card["architecture"]["config"].get("ctc_head"):
                 page.get_by_role("tab", name=f"({name.split('/')[-1]})").click()
-                page.get_by_text("What the CTC head hears").first.wait_for(timeout=60_000)
-                page.get_by_text("What the CTC head hears").first.evaluate("node => node.scrollIntoView({block: 'start'})")
+                heading = page.locator("text=What the CTC head hears >> visible=true").first  # the open tab's own
+                heading.wait_for(timeout=60_000)
+                heading.evaluate("node => node.scrollIntoView({block: 'start'})")
                 page.wait_for_timeout(500)
                 page.screenshot(path=str(ARTIFACTS / f"speech-lab-ctc-{name.split('/')[-1]}.png"))
 

@@ -223,8 +223,8 @@ def error_rate_bars(rows: list[dict], test_sets: list[str]) -> go.Figure:
         figure.add_bar(name=system, x=[_wrapped(test_set) for test_set in shown], y=[scores[test_set] for test_set in shown],
                        text=[f"{scores[test_set]:.2f}" for test_set in shown], textposition="outside")
     figure.update_layout(barmode="group", title="Character error rate by test data (lower is better)",
-                         yaxis=dict(title="CER", rangemode="tozero"), xaxis=dict(tickangle=0), height=460,
-                         legend=dict(orientation="h", yanchor="bottom", y=1.02), margin=dict(l=10, r=10, t=90, b=10))
+                         yaxis=dict(title="CER", rangemode="tozero"), xaxis=dict(tickangle=0), height=500,
+                         legend=dict(orientation="h", yanchor="top", y=-0.18), margin=dict(l=10, r=10, t=40, b=10))
     return figure
 
 
