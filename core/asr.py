@@ -883,7 +883,7 @@ def _chunk_attention(model, features: torch.Tensor, hypothesis, start_s: float, 
     cross = torch.stack([weights[0] for weights in cross_weights]).float().cpu().numpy()  # (layers, heads, outputs, frames')
     self_attention = torch.stack([weights[0] for weights in self_weights]).float().cpu().numpy() if self_weights else None
     hop_seconds = FEATURES.hop_length / FEATURES.sample_rate
-    ctc = model.ctc(memory.float())[0].softmax(dim=-1).cpu().numpy() if model.ctc is not None else None
+    ctc = model.ctc_log_probs(memory)[0].exp().cpu().numpy() if model.ctc is not None else None
     return ChunkAttention(
         start_s=start_s,
         end_s=end_s,

@@ -259,13 +259,17 @@ class SpeechRecognizer(nn.Module):
         The auxiliary objective of joint CTC-attention training (Kim, Hori & Watanabe 2017): it forces a monotonic
         alignment onto the encoder, which the attention decoder then finds much sooner.
         """
-        if self.ctc is None:
-            raise ValueError("This model has no CTC head (config.ctc_head is False).")
-        log_probs = torch.log_softmax(self.ctc(memory.float()), dim=-1).transpose(0, 1)  # (frames, batch, vocab)
+        log_probs = self.ctc_log_probs(memory).transpose(0, 1)  # (frames, batch, vocab)
         flat = torch.tensor([token for target in targets for token in target], dtype=torch.long, device=memory.device)
         target_lengths = torch.tensor([len(target) for target in targets], dtype=torch.long)
         return nn.functional.ctc_loss(log_probs, flat, memory_lengths.cpu(), target_lengths, blank=asr_text.PAD,
                                       zero_infinity=True)
+
+    def ctc_log_probs(self, memory: torch.Tensor) -> torch.Tensor:
+        """The CTC head's log-probabilities (batch, frames, vocab) over the encoder output; `@` is the blank."""
+        if self.ctc is None:
+            raise ValueError("This model has no CTC head (config.ctc_head is False).")
+        return torch.log_softmax(self.ctc(memory.float()), dim=-1)
 
     def step_decoder(self, features: torch.Tensor, lengths: torch.Tensor, use_cache: bool = True,
                      ctc_weight: float | None = None) -> "RecognizerStepDecoder | JointCTCStepDecoder":
@@ -278,8 +282,7 @@ class SpeechRecognizer(nn.Module):
             return decoder
         if self.ctc is None:
             raise ValueError("Joint CTC-attention decoding needs a model trained with a CTC head.")
-        ctc_log_probs = torch.log_softmax(self.ctc(memory.float()), dim=-1)
-        return JointCTCStepDecoder(decoder, ctc_log_probs, memory_lengths, ctc_weight)
+        return JointCTCStepDecoder(decoder, self.ctc_log_probs(memory), memory_lengths, ctc_weight)
 
 
 class RecognizerStepDecoder:

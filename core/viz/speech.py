@@ -145,11 +145,7 @@ def aligned_attention_figure(features: np.ndarray, attention: TimedAttention, st
         input_title="time (s)", output_title="output character", highlight_row=step,
         input_positions=attention.times, zmax=max(float(attention.weights.max()), 1e-3),
     )
-    rows = len(attention.output_labels)
-    attention_height, spectrogram_height = max(200, 12 * rows), 200
-    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.02,
-                           row_heights=[spectrogram_height, attention_height])
-    figure.add_trace(spectrogram_trace(features, show_scale=False, frames_per_column=2), row=1, col=1)
+    figure = _under_spectrogram(features, heatmap, "weight", row_height=12)
     step_weights = attention.weights[step]
     n_mels = np.asarray(features).shape[1]
     figure.add_scatter(
@@ -160,17 +156,8 @@ def aligned_attention_figure(features: np.ndarray, attention: TimedAttention, st
     )
     focus = attention.times[int(step_weights.argmax())]
     figure.add_vline(x=focus, line=dict(color="white", dash="dot"), row=1, col=1)
-    attention_trace = heatmap.data[0]
-    attention_trace.colorbar = dict(title="weight", len=0.5, y=0.3)
-    figure.add_trace(attention_trace, row=2, col=1)
-    for shape in heatmap.layout.shapes:  # the outlined step
-        figure.add_shape(shape, row=2, col=1)
-    figure.update_yaxes(title="mel bin", range=[0, n_mels - 1], row=1, col=1)
-    figure.update_yaxes(heatmap.layout.yaxis.to_plotly_json(), row=2, col=1)
-    figure.update_xaxes(title="time (s)", row=2, col=1)
     label = shown_label(attention.output_labels[step])
-    figure.update_layout(title=f"Step {step + 1}: writing “{label}”, attention peaks at {focus:.2f} s",
-                         height=spectrogram_height + attention_height + 90, margin=dict(l=10, r=10, t=40, b=10))
+    figure.update_layout(title=f"Step {step + 1}: writing “{label}”, attention peaks at {focus:.2f} s")
     return figure
 
 
@@ -180,25 +167,34 @@ def ctc_figure(features: np.ndarray, ctc: TimedAttention) -> go.Figure:
     heatmap = attention_heatmap(ctc.weights.round(3), ctc.output_labels, [f"{time:.2f} s" for time in ctc.times],
                                 input_title="time (s)", output_title="character (@ = blank)", input_positions=ctc.times,
                                 rows_are_steps=False)
-    rows = len(ctc.output_labels)
-    probabilities_height, spectrogram_height = max(200, 14 * rows), 200
-    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.02,
-                           row_heights=[spectrogram_height, probabilities_height])
-    figure.add_trace(spectrogram_trace(features, show_scale=False, frames_per_column=2), row=1, col=1)
+    heatmap.data[0].hovertemplate = "character %{y}<br>%{x:.2f} s<br>probability %{z:.3f}<extra></extra>"
+    figure = _under_spectrogram(features, heatmap, "probability", row_height=14)
     n_mels = np.asarray(features).shape[1]
     firing = 1 - ctc.weights[0]
     figure.add_scatter(x=ctc.times, y=firing * (n_mels - 1), mode="lines", line=dict(color="#ffffff", width=1.5),
                        customdata=firing.round(3), hovertemplate="%{x:.2f} s<br>not blank %{customdata:.2f}<extra></extra>",
                        showlegend=False, row=1, col=1)
+    figure.update_layout(title="Probability of each character at each encoder frame (the white curve: anything but the blank)")
+    return figure
+
+
+def _under_spectrogram(features: np.ndarray, heatmap: go.Figure, colorbar_title: str, row_height: int) -> go.Figure:
+    """The spectrogram on top and `heatmap` (an attention_heatmap over seconds, with its outlines) under it, sharing
+    one time axis; the caller draws its own curve over the spectrogram and sets the title."""
+    rows = len(heatmap.data[0].y)
+    heatmap_height, spectrogram_height = max(200, row_height * rows), 200
+    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.02,
+                           row_heights=[spectrogram_height, heatmap_height])
+    figure.add_trace(spectrogram_trace(features, show_scale=False, frames_per_column=2), row=1, col=1)
     trace = heatmap.data[0]
-    trace.colorbar = dict(title="probability", len=0.5, y=0.3)
-    trace.hovertemplate = "character %{y}<br>%{x:.2f} s<br>probability %{z:.3f}<extra></extra>"
+    trace.colorbar = dict(title=colorbar_title, len=0.5, y=0.3)
     figure.add_trace(trace, row=2, col=1)
-    figure.update_yaxes(title="mel bin", range=[0, n_mels - 1], row=1, col=1)
+    for shape in heatmap.layout.shapes:  # an outlined row, if any
+        figure.add_shape(shape, row=2, col=1)
+    figure.update_yaxes(title="mel bin", range=[0, np.asarray(features).shape[1] - 1], row=1, col=1)
     figure.update_yaxes(heatmap.layout.yaxis.to_plotly_json(), row=2, col=1)
     figure.update_xaxes(title="time (s)", row=2, col=1)
-    figure.update_layout(title="Probability of each character at each encoder frame (the white curve: anything but the blank)",
-                         height=spectrogram_height + probabilities_height + 90, margin=dict(l=10, r=10, t=40, b=10))
+    figure.update_layout(height=spectrogram_height + heatmap_height + 90, margin=dict(l=10, r=10, t=40, b=10))
     return figure
 
 
