@@ -385,12 +385,13 @@ def load_speech_set(data: str, split: str, corpus_root: Path = SYNTH_CORPUS, qui
     return SpeechSet(utterances[:limit], root, quiet=quiet, description=f"{data} {split} features")
 
 
-def transcribe_audio(model, audio_source, beam: int = 1, max_chunk_seconds: float = 8.0) -> dict:
+def transcribe_audio(model, audio_source, beam: int = 1, max_chunk_seconds: float | None = None) -> dict:
     """Transcribe one recording of any length the loader accepts; long audio is split on silence into chunks.
 
-    The models were trained on clips of at most 97 characters (~8 s of speech), so longer audio is cut at
-    its pauses into chunks of at most `max_chunk_seconds`, transcribed as one batch, and joined.
+    The decoders write at most 97 characters, so longer audio is cut at its pauses into chunks of at most
+    `max_chunk_seconds` (the model's tuned `decode_chunk_seconds` unless given), transcribed as one batch, and joined.
     """
+    max_chunk_seconds = max_chunk_seconds or model.config.decode_chunk_seconds
     started = time.perf_counter()
     audio = load_audio(audio_source)
     duration = len(audio) / FEATURES.sample_rate
@@ -404,7 +405,7 @@ def transcribe_audio(model, audio_source, beam: int = 1, max_chunk_seconds: floa
         "chunks": len(chunks),
     }
     if len(chunks) > 1:
-        result["note"] = f"The audio is longer than {max_chunk_seconds:.0f} s, so it was split at pauses into {len(chunks)} chunks."
+        result["note"] = f"The audio is longer than {max_chunk_seconds:g} s, so it was split at pauses into {len(chunks)} chunks."
     return result
 
 
@@ -651,7 +652,10 @@ def export_checkpoint(name: str, run_dir: Path, corpus_root: Path = SYNTH_CORPUS
     model = SpeechRecognizer(SpeechRecognizerConfig(**recipe_seen["config"]))
     model.load_state_dict(load_file(str(best_path)))
     model.eval()
-    decoding = tune_decoding(model, recipe, quiet) if evaluate else None
+    decoding = None
+    if evaluate:  # the weights first, so that the chunk length is chosen decoding as the checkpoint will
+        decoding = ((tune_decoding(model, recipe, quiet) or {"ctc_weight": model.config.decode_ctc_weight})
+                    | tune_chunk_seconds(model, recipe, corpus_root))
     held_out = [voice.name for voice in VOICES if voice.held_out]
     roots = [corpus_root if name == "original" else CORPUS_FOLDERS[name] for name in recipe.corpora]
     voices_used = sorted({voice for root in roots for voice in read_voices(root).values()})
@@ -694,7 +698,8 @@ def export_checkpoint(name: str, run_dir: Path, corpus_root: Path = SYNTH_CORPUS
             ),
             "size_note": SIZE_NOTES[model.config.front_end],
         },
-        "decoding": decoding or {"ctc_weight": model.config.decode_ctc_weight},
+        "decoding": decoding or {"ctc_weight": model.config.decode_ctc_weight,
+                                 "max_chunk_seconds": model.config.decode_chunk_seconds},
         "curves": {key: [record.get(key) for record in history] for key in history[0] if key not in ("epoch", "train_clips")},
         "best_validation": {key: value for key, value in best.items() if key.startswith("val_")},
     }
@@ -706,6 +711,7 @@ def export_checkpoint(name: str, run_dir: Path, corpus_root: Path = SYNTH_CORPUS
             card["metrics"] = previous["metrics"]  # the same weights: their scores, and the decoding they were scored with
             card["decoding"] = previous.get("decoding") or card["decoding"]
             model.config.decode_ctc_weight = card["decoding"]["ctc_weight"]
+            model.config.decode_chunk_seconds = card["decoding"].get("max_chunk_seconds", model.config.decode_chunk_seconds)
             card["architecture"] = architecture_of(model)
     return save_checkpoint(model, card, f"asr/{name}")
 
@@ -728,6 +734,39 @@ def tune_decoding(model, recipe: TrainRecipe, quiet: bool = True) -> dict | None
     return {"ctc_weight": model.config.decode_ctc_weight,
             "chosen_on": f"corpus CER of greedy search on the {len(clips)} real validation clips",
             "real_validation_cer_by_ctc_weight": {str(weight): round(cer, 4) for weight, cer in by_weight.items()}}
+
+
+CHUNK_SECONDS = (4.0, 6.0, 8.0)  # longest chunk a recording is cut into for decoding, tried after training
+REAL_VALIDATION_CLIPS = 80  # real clips a model that never trained on real speech is also tuned on (`--real-val-clips 80`)
+LONG_VALIDATION_CLIPS = 60  # synthetic validation clips whose transcripts overflow the decoder's 97 characters
+
+
+def tune_chunk_seconds(model, recipe: TrainRecipe, corpus_root: Path = SYNTH_CORPUS) -> dict:
+    """Choose how long a chunk of a long recording may be, and set it in the model's config: long enough to keep
+    context and few cuts, short enough that its text fits the decoder's 97 characters (LJ reads ~15 a second).
+
+    Scored as the bench scores (whole clips, full references, corpus CER) on the first LONG_VALIDATION_CLIPS synthetic
+    validation clips with more than 97 characters, pooled with the real validation clips unless the model trained on
+    them (a recipe with real speech that held none out). Those are mostly short: alone they would hardly see a cut.
+    """
+    from core.speech_real import score_transcripts
+
+    clips = [u for u in load_split(corpus_root, "val") if len(u.text) > asr_text.MAX_CHARACTERS][:LONG_VALIDATION_CLIPS]
+    real_unseen = bool(recipe.real_val_clips or not recipe.real_speech_repeats)
+    if real_unseen:
+        from core.data.real_speech import validation_clips
+
+        clips += validation_clips(recipe.real_val_clips or REAL_VALIDATION_CLIPS)
+    by_seconds = {}
+    for seconds in CHUNK_SECONDS:
+        hypotheses = [transcribe_audio(model, u.audio_path, max_chunk_seconds=seconds)["text"] for u in clips]
+        by_seconds[seconds] = score_transcripts(hypotheses, [u.text for u in clips])["cer"]
+    model.config.decode_chunk_seconds = min(by_seconds, key=by_seconds.get)
+    return {"max_chunk_seconds": model.config.decode_chunk_seconds,
+            "chunk_chosen_on": f"whole-clip corpus CER of {len(clips)} validation clips: synthetic ones longer than "
+                               f"{asr_text.MAX_CHARACTERS} characters"
+                               + (" and the real validation clips" if real_unseen else ""),
+            "validation_cer_by_chunk_seconds": {f"{seconds:g}": round(cer, 4) for seconds, cer in by_seconds.items()}}
 
 
 def _real_speech_card(recipe: TrainRecipe) -> dict | None:
@@ -777,7 +816,8 @@ def evaluate_card_metrics(model, recipe, corpus_root, held_out, test_limit, quie
 
 def real_speech_metrics(model) -> dict:
     """Issue 10's scores, as `python -m core bench asr-real` computes them: whole clips transcribed as a user's
-    upload would be (split on silence past 8 s), full references, text reduced to a-z, apostrophe and space."""
+    upload would be (split on silence into the model's chunks), full references, text reduced to a-z, apostrophe and
+    space."""
     from core.speech_real import evaluation_sets, score_recognizer
 
     names = {"real-ljspeech": "real_ljspeech_whole_clips", "other-voices": "other_voices"}
@@ -806,7 +846,7 @@ def _previous_card(name: str) -> dict:
 
 # --- The Speech lab's view of one transcription: every attention map, placed in time ------------------------------
 
-LAB_MAX_SECONDS = 30.0  # the Speech lab refuses longer audio: every model decodes each 8 s chunk, greedy and beam
+LAB_MAX_SECONDS = 30.0  # the Speech lab refuses longer audio: every model decodes each chunk, greedy and beam
 
 
 @dataclass
@@ -837,14 +877,14 @@ class InspectedTranscription:
 
 
 @torch.no_grad()
-def transcribe_with_attention(model, audio, beam: int = 1, max_chunk_seconds: float = 8.0) -> InspectedTranscription:
+def transcribe_with_attention(model, audio, beam: int = 1, max_chunk_seconds: float | None = None) -> InspectedTranscription:
     """Transcribe 16 kHz audio as `transcribe_audio` does, then collect every attention map of each chunk.
 
     The search keeps only the last block's head-averaged cross-attention, so each hypothesis is read once more
     with teacher forcing: the same computation, now returning every layer and head (and the transformer's
     masked self-attention).
     """
-    spans = silence_chunk_spans(audio, max_chunk_seconds)  # shared by every model: not part of any model's time
+    spans = silence_chunk_spans(audio, max_chunk_seconds or model.config.decode_chunk_seconds)  # not part of the model's time
     started = time.perf_counter()
     features = [log_mel(audio[start:end]) for start, end in spans]
     batch, lengths = pad_features(features)

@@ -145,7 +145,8 @@ def benchmark(model_names: list[str], limit: int | None = None, include_pocketsp
         systems[name] = {set_name: score_recognizer(transcribe, clips, f"{name} on {set_name}") for set_name, clips in sets.items()}
     return {
         "normalization": "lower-case a-z, apostrophe and space; other characters become spaces; spaces collapsed",
-        "decoding": "greedy search for the checkpoints (joint CTC-attention where a card chose a CTC weight); PocketSphinx's bundled en-US model",
+        "decoding": "greedy search for the checkpoints (joint CTC-attention where a card chose a CTC weight), recordings cut "
+                    "at pauses into chunks of each card's max_chunk_seconds; PocketSphinx's bundled en-US model, whole clips",
         "threads": torch.get_num_threads(),
         "sets": {set_name: len(clips) for set_name, clips in sets.items()},
         "systems": systems,

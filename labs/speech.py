@@ -155,11 +155,12 @@ if audio is not None:
         with st.spinner("Transcribing with every model…"):
             results = {(name, label): decode(audio_key, audio, name, width)
                        for name in chosen for label, width in decodings.items()}
-        first = results[(chosen[0], "greedy")]
-        if len(first.chunks) > 1:
-            st.info(f"The recording is longer than 8 s, so it was split at pauses into {len(first.chunks)} chunks "
-                    f"(starting at {', '.join(f'{chunk.start_s:.1f} s' for chunk in first.chunks)}); the models trained "
-                    "on clips of at most 97 characters.")
+        chunked = {name: results[(name, "greedy")].chunks for name in chosen if len(results[(name, "greedy")].chunks) > 1}
+        if chunked:
+            st.info("The recording was cut at pauses into chunks, as long as each model decodes best (chosen on "
+                    "validation clips: its decoder writes at most 97 characters per chunk): " + "; ".join(
+                        f"{labels[name]}, {len(chunks)} chunks of at most {loaded[name][0].config.decode_chunk_seconds:g} s "
+                        f"(from {', '.join(f'{chunk.start_s:.1f}' for chunk in chunks)} s)" for name, chunks in chunked.items()) + ".")
         columns = st.columns(len(chosen) + with_pocketsphinx)
         pocketsphinx = None
         if with_pocketsphinx:

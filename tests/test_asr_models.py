@@ -172,6 +172,22 @@ def test_checkpoint_round_trip_and_transcribe_cli(shipped_tiny, tmp_path, capsys
     assert transcribe_audio(loaded, audio_path, beam=3)["chunks"] == 1
 
 
+def test_a_long_recording_is_cut_into_the_chunk_length_the_model_was_tuned_for(shipped_tiny, tmp_path):
+    """The decoders write at most 97 characters, so each checkpoint carries the chunk length chosen for it at export."""
+    rate = 16_000
+    tone = 0.3 * np.sin(2 * np.pi * 300 * np.arange(int(1.5 * rate)) / rate)
+    audio = np.concatenate([tone, np.zeros(rate // 2)] * 6).astype(np.float32)  # 12 s, a pause every 1.5 s
+    audio_path = tmp_path / "long.wav"
+    soundfile.write(audio_path, audio, rate)
+    loaded, _ = load_model("asr/tiny")
+    assert loaded.config.decode_chunk_seconds == 8.0  # cards written before the setting existed keep the old length
+    assert transcribe_audio(loaded, audio_path)["chunks"] == 2
+    loaded.config.decode_chunk_seconds = 4.0
+    result = transcribe_audio(loaded, audio_path)
+    assert result["chunks"] == 3 and "longer than 4 s" in result["note"]
+    assert transcribe_audio(loaded, audio_path, max_chunk_seconds=8.0)["chunks"] == 2
+
+
 def test_transcribe_cli_explains_bad_audio(shipped_tiny, tmp_path, capsys):
     not_audio = tmp_path / "notes.wav"
     not_audio.write_text("definitely not a recording")

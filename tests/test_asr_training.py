@@ -2,7 +2,9 @@
 import json
 from dataclasses import asdict
 
+import numpy as np
 import pytest
+import soundfile
 import torch
 
 from core import paths
@@ -193,14 +195,48 @@ def test_an_export_without_scoring_keeps_the_decoding_its_scores_were_measured_w
     (run / "state.json").write_text(json.dumps({"history": history}))
     save_file(SpeechRecognizer(config).state_dict(), str(run / "best.safetensors"))
     first = export_checkpoint("joint", run, tmp_path / "no-corpus", evaluate=False, quiet=True)
-    assert read_card("asr/joint")["decoding"] == {"ctc_weight": 0.0} and "metrics" not in read_card("asr/joint")
+    assert read_card("asr/joint")["decoding"] == {"ctc_weight": 0.0, "max_chunk_seconds": 8.0} and "metrics" not in read_card("asr/joint")
     card = read_card("asr/joint") | {"metrics": {"real_ljspeech": {"cer": 0.5}},
-                                     "decoding": {"ctc_weight": 0.7, "chosen_on": "real validation clips"}}
+                                     "decoding": {"ctc_weight": 0.7, "chosen_on": "real validation clips", "max_chunk_seconds": 4.0}}
     model, _ = load_model("asr/joint")
-    model.config.decode_ctc_weight = 0.7
+    model.config.decode_ctc_weight, model.config.decode_chunk_seconds = 0.7, 4.0
     save_checkpoint(model, card | {"architecture": card["architecture"] | {"config": asdict(model.config)}}, "asr/joint")
     export_checkpoint("joint", run, tmp_path / "no-corpus", evaluate=False, quiet=True)
     again = read_card("asr/joint")
     assert again["metrics"] == {"real_ljspeech": {"cer": 0.5}} and again["decoding"]["ctc_weight"] == 0.7
+    assert again["decoding"]["max_chunk_seconds"] == 4.0
     assert load_model("asr/joint")[0].config.decode_ctc_weight == 0.7
+    assert load_model("asr/joint")[0].config.decode_chunk_seconds == 4.0
     assert again["dataset"]["train_clips_per_epoch"] == [10, 10] and first
+
+
+def test_the_chunk_length_is_chosen_on_long_validation_clips_and_set_in_the_model(tmp_path, monkeypatch):
+    import core.asr
+    from core.asr import CHUNK_SECONDS, tune_chunk_seconds
+
+    corpus = tmp_path / "corpus"
+    (corpus / "wavs").mkdir(parents=True)
+    long_text = "a transcript far longer than the ninety seven characters one decoder pass can write, so it must be cut up."
+    rows = [f"LJ000-{row:04d}|x|{long_text if row % 2 else 'short.'}" for row in range(9_830)]
+    (corpus / "metadata.csv").write_text("\n".join(rows) + "\n")
+    for row in range(9_825, 9_830):
+        soundfile.write(corpus / "wavs" / f"LJ000-{row:04d}.wav", np.zeros(1600, dtype=np.float32), 16_000)
+    heard = []
+
+    def transcribe(model, path, beam=1, max_chunk_seconds=None):  # only 6 s chunks come out right
+        heard.append((path.name, max_chunk_seconds))
+        return {"text": long_text if max_chunk_seconds == 6.0 else "a transcript"}
+
+    monkeypatch.setattr(core.asr, "transcribe_audio", transcribe)
+    model = SpeechRecognizer(SpeechRecognizerConfig(d_model=32, n_heads=2, mlp_size=64, encoder_layers=1))
+    trained_on_all_real_speech = TrainRecipe(real_speech_repeats=6)  # no real clip is unseen: synthetic ones only
+    chosen = tune_chunk_seconds(model, trained_on_all_real_speech, corpus)
+    assert chosen["max_chunk_seconds"] == 6.0 == model.config.decode_chunk_seconds
+    assert chosen["validation_cer_by_chunk_seconds"]["6"] == 0.0
+    assert set(chosen["validation_cer_by_chunk_seconds"]) == {f"{seconds:g}" for seconds in CHUNK_SECONDS}
+    assert {name for name, _ in heard} == {"LJ000-9825.wav", "LJ000-9827.wav", "LJ000-9829.wav"}  # the long ones only
+    heard.clear()
+    for recipe in (TrainRecipe(), TrainRecipe(real_speech_repeats=6, real_val_clips=80)):  # real validation clips unseen
+        assert "real validation clips" in tune_chunk_seconds(model, recipe, corpus)["chunk_chosen_on"]
+    real = {path.name for path in (u.audio_path for u in validation_clips(80))}
+    assert {name for name, _ in heard} == real | {"LJ000-9825.wav", "LJ000-9827.wav", "LJ000-9829.wav"}

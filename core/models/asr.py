@@ -42,6 +42,7 @@ class SpeechRecognizerConfig:
     decoder_positions: str = "learned"  # "learned" (homework, torch.rand init) or "sinusoidal" (Speech-Transformer)
     ctc_head: bool = False  # a linear CTC layer on the encoder, for joint CTC-attention training
     decode_ctc_weight: float = 0.0  # weight of the CTC prefix score when decoding (needs ctc_head; tuned after training)
+    decode_chunk_seconds: float = 8.0  # longer recordings are cut at pauses into chunks of at most this (tuned after training)
 
 
 FRONT_END_STRIDES = {"conv": (1, 2), "conv-lstm": (2, 2)}  # (conv1, conv2): frames are divided by their product
