@@ -102,6 +102,16 @@ def test_example_is_transcribed_by_every_model_with_scores_and_figures(app):
     assert any(model.startswith("Glassbox, transformer decoder") for model in results["model"])
 
 
+def test_a_long_example_is_cut_into_each_models_own_chunks_and_the_lab_says_so(app):
+    assert not [info for info in app.info if "cut at pauses" in info.value]  # 5.1 s: one chunk at the tiny models' 8 s
+    labels = [option for option in app.selectbox(key="example").options]
+    app.selectbox(key="example").select_index(next(i for i, label in enumerate(labels) if "9.7 s" in label)).run(timeout=300)
+    assert not app.exception
+    notice = next(info.value for info in app.info if "cut at pauses" in info.value)
+    for name in TINY.values():
+        assert f"({name.split('/', 1)[1]}), 2 chunks of at most 8 s (from 0.0, " in notice
+
+
 def test_pocketsphinx_reference_column_reads_the_example_and_can_be_hidden(app):
     headers = [subheader.value for subheader in app.subheader]
     assert "PocketSphinx (reference)" in headers
