@@ -23,6 +23,8 @@ EVALUATIONS = {"synthetic_test": "synthetic test split (all voices)", "unseen_vo
                "real_ljspeech": "100 real LJ Speech clips",
                "real_ljspeech_whole_clips": "100 real LJ Speech clips, whole (a-z scoring)",
                "other_voices": "other voices: Common Voice speakers (a-z scoring)"}
+SELECTION_SETS = {"val_real_damerau_levenshtein": "real validation clips",  # a card's training.selected_on
+                  "val_damerau_levenshtein": "synthetic validation clips"}
 
 
 @st.cache_resource(show_spinner="Loading the speech recognizers…")
@@ -262,11 +264,15 @@ st.header("4 · Training and test results")
 cards = {labels[name]: card for name, (_, card) in loaded.items()}
 with_curves = {label: card["curves"] for label, card in cards.items() if card.get("curves")}
 if with_curves:
+    curve_metrics = ["train_loss", "val_loss", "val_damerau_levenshtein"]
+    if any("val_real_damerau_levenshtein" in curves for curves in with_curves.values()):
+        curve_metrics.append("val_real_damerau_levenshtein")
     st.plotly_chart(
         training_curves_figure(
-            with_curves, ["train_loss", "val_loss", "val_damerau_levenshtein"],
+            with_curves, curve_metrics,
             titles={"train_loss": "training loss", "val_loss": "validation loss",
-                    "val_damerau_levenshtein": "validation Damerau-Levenshtein similarity"},
+                    "val_damerau_levenshtein": "synthetic validation DL similarity",
+                    "val_real_damerau_levenshtein": "real validation DL similarity"},
             marker_epoch={label: card["training"]["best_epoch"] for label, card in cards.items()
                           if card.get("training", {}).get("best_epoch")},
         ),
@@ -275,8 +281,10 @@ if with_curves:
     epochs = "; ".join(f"{label}: {card['training'].get('epochs_done', '?')} of "
                        f"{card['training'].get('epochs_planned', '?')} epochs trained"
                        for label, card in cards.items() if card.get("training"))
-    st.caption("Per epoch, from each model card; the star marks the epoch whose weights ship (best validation "
-               f"Damerau-Levenshtein similarity, greedy decoding). {epochs}.")
+    chosen_on = "; ".join(f"{label}: {SELECTION_SETS.get(card['training'].get('selected_on'), 'synthetic validation clips')}"
+                          for label, card in cards.items() if card.get("training"))
+    st.caption("Per epoch, from each model card (DL: Damerau-Levenshtein). The star marks the epoch whose weights ship: "
+               f"the best DL similarity of greedy decoding on the clips each run chose by ({chosen_on}). {epochs}.")
 rows = []
 for label, card in cards.items():
     evaluations = {description: card.get("metrics", {}).get(key) for key, description in EVALUATIONS.items()}

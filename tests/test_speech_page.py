@@ -49,6 +49,9 @@ def tiny_checkpoints(tmp_path_factory) -> Path:
             "metrics": {"synthetic_test": {"clips": 10, "loss": 2.0, "jaccard": 0.5, "cosine": 0.6,
                                            "damerau_levenshtein": 0.3, "cer": 0.7, "wer": 1.0}},
         }
+        if decoder == "lstm":  # a run that kept real validation clips picks its epoch on them
+            card["training"]["selected_on"] = "val_real_damerau_levenshtein"
+            card["curves"]["val_real_damerau_levenshtein"] = [0.1, 0.25, 0.2]
         save_checkpoint(tiny_recognizer(decoder), card, name, root=root)
     return root
 
@@ -141,6 +144,18 @@ def test_results_table_places_pocketsphinx_on_the_real_sets(tiny_checkpoints, mo
     (peer,) = [trace for trace in bars["data"] if trace["name"].startswith("PocketSphinx")]
     assert peer["x"] == ["100 real LJ Speech clips,<br>whole (a-z scoring)", "other voices:<br>Common Voice speakers (a-z scoring)"]
     assert peer["y"] == [0.144, 0.311]
+
+
+def test_training_curves_star_each_models_epoch_on_the_clips_it_was_chosen_by(app):
+    specs = [json.loads(chart.proto.spec) for chart in app.get("plotly_chart")]
+    (curves,) = [spec for spec in specs if any("training loss" in str(note.get("text")) for note in spec["layout"].get("annotations", []))]
+    panels = [note["text"] for note in curves["layout"]["annotations"]]
+    assert panels == ["training loss", "validation loss", "synthetic validation DL similarity", "real validation DL similarity"]
+    real_panel = [trace for trace in curves["data"] if trace.get("xaxis") == "x4"]
+    assert [trace["y"] for trace in real_panel] == [[0.1, 0.25, 0.2], [0.25]]  # only the LSTM has it; its star at epoch 2
+    (caption,) = [caption.value for caption in app.caption if caption.value.startswith("Per epoch")]
+    assert "LSTM decoder (tiny-test-lstm): real validation clips" in caption
+    assert "transformer decoder (tiny-test-transformer): synthetic validation clips" in caption
 
 
 def test_page_explains_the_diagonal_and_offers_every_head(app):
