@@ -25,7 +25,7 @@ from core.data.audio import FEATURES, load_audio, log_mel
 from core.data.images import MAX_UPLOAD_BYTES, prepare_image
 from core.errors import BadInputError, GlassboxError
 from core.speech import DEFAULT_MODEL as DEFAULT_ASR
-from core.viz import common as common_figures
+from core import figures as common_figures
 from core.viz import speech as speech_figures
 from core.viz import vision as vision_figures
 
@@ -55,7 +55,8 @@ def user_errors(function):
 
 @functools.cache
 def load_model(name: str):
-    return checkpoints.load_model(name)
+    loaders = {"cnn": vision.load_model, "asr": asr.load_model}
+    return loaders[name.split("/", 1)[0]](name)
 
 
 @functools.cache

@@ -1,7 +1,18 @@
-"""`python -m core <verb>`: the command line of Glassbox (train, evaluate, classify, transcribe, translate, bench)."""
+"""`python -m core <verb>`: the command line of Glassbox (train, evaluate, classify, transcribe, translate, bench).
+
+This is the CLI's composition root, a front end like app.py: it names every lab package whose verbs it offers.
+"""
 import sys
 
-from core.cli import main
+from core import bench, cards, cli, speech, speech_examples, speech_real, translation, vision
+
+REGISTRARS = [vision.register, speech.register, speech_real.register, translation.register, bench.register,
+              speech_examples.register, cards.register]
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli.main(argv, REGISTRARS)
+
 
 if __name__ == "__main__":
     sys.exit(main())

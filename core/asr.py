@@ -130,6 +130,14 @@ def epoch_draw(size: int, recipe: TrainRecipe, epoch: int) -> list[int] | None:
     return torch.randperm(size, generator=generator)[: recipe.clips_per_epoch].sort().values.tolist()
 
 
+def load_model(name: str, device: str = "cpu", root: Path | None = None):
+    """A recognizer checkpoint, hash-checked, in eval mode, with its card."""
+    from core.checkpoints import load_model as load_checked
+    from core.models.asr import SpeechRecognizer
+
+    return load_checked(name, SpeechRecognizer, root, device)
+
+
 def warm_start(model, checkpoint: str) -> dict:
     """Load a shipped checkpoint's weights into `model` (same architecture; a CTC head it lacks starts fresh).
 
@@ -634,7 +642,7 @@ def export_checkpoint(name: str, run_dir: Path, corpus_root: Path = SYNTH_CORPUS
     from core.checkpoints import save_checkpoint
     from core.data.ljspeech import HOMEWORK_SPLITS, read_voices
     from core.data.synth import VOICES, VOICES_BY_NAME, voice_card
-    from core.models import architecture_of
+    from core.checkpoints import architecture_of
     from core.models.asr import SpeechRecognizer, SpeechRecognizerConfig
     from core.train import best_epoch
 
@@ -900,7 +908,7 @@ def transcribe_with_attention(model, audio, beam: int = 1, max_chunk_seconds: fl
 
 def _chunk_attention(model, features: torch.Tensor, hypothesis, start_s: float, end_s: float) -> ChunkAttention:
     """Teacher-forced pass over one hypothesis: inputs `<` c1 … predict outputs c1 … `>`."""
-    from core.models.attention import padding_mask
+    from core.attention import padding_mask
 
     device = next(model.parameters()).device
     outputs = hypothesis.tokens + ([asr_text.STOP] if hypothesis.finished else [])
@@ -949,16 +957,15 @@ def comparable_reference(text: str) -> str:
 def lab_scores(hypothesis: str, reference: str) -> dict[str, float]:
     """The Speech lab's scores of one transcript: the homework's three similarities on `<`…`>` token lists (first 97
     characters, as the homework scored), Levenshtein distance, CER and WER, against `comparable_reference`."""
-    from core.metrics import SCORERS
+    from core.metrics import SCORERS, token_scores
 
     reference = comparable_reference(reference)
-    return {key: SCORERS[key](hypothesis, reference) for key in LAB_SCORES}
+    scores = {f"tokens_{key}": value for key, value in token_scores(hypothesis, reference, asr_text.encode).items()}
+    return {key: scores[key] if key in scores else SCORERS[key](hypothesis, reference) for key in LAB_SCORES}
 
 
 def search_comparison(model_names: list[str], widths: list[int], datasets: dict[str, SpeechSet], quiet: bool = False) -> dict:
     """CER, WER, Levenshtein and decoding seconds per utterance (one clip at a time) for each model, width and set."""
-    from core.checkpoints import load_model
-
     results = {}
     for name in model_names:
         model, _ = load_model(name)
@@ -975,8 +982,6 @@ def search_comparison(model_names: list[str], widths: list[int], datasets: dict[
 
 def benchmark(model_names: list[str], clip: Path | None = None, beam: int = 4, repeats: int = 3) -> dict:
     """Real-time factor of transcribing a ~10 s real LJ clip, greedy and beam, and the key/value-cache speed-up."""
-    from core.checkpoints import load_model
-
     clip = clip or SHARED_LJSPEECH / "wavs" / "LJ001-0001.wav"  # 9.66 s of real speech
     audio = load_audio(clip)
     duration = len(audio) / FEATURES.sample_rate

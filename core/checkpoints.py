@@ -5,6 +5,7 @@ Loading checks that hash and only ever reads safetensors, so a checkpoint can ne
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from datetime import datetime, timezone
@@ -95,12 +96,23 @@ def load_checkpoint(name: str, root: Path | None = None) -> tuple[dict[str, torc
     return state_dict, card
 
 
-def load_model(name: str, root: Path | None = None, device: str = "cpu") -> tuple[torch.nn.Module, dict]:
-    """Build the model the card describes and load its checked weights; the model comes back in eval mode."""
-    from core.models import build_model
+def architecture_of(model: torch.nn.Module) -> dict:
+    """The card entry that rebuilds `model`: its class name and its config dataclass as plain JSON."""
+    return {"class": type(model).__name__, "config": dataclasses.asdict(model.config)}
 
+
+def build_model(architecture: dict, model_class: type[torch.nn.Module]) -> torch.nn.Module:
+    """Rebuild a card's `architecture` with the lab's model class (each lab knows its own; the kernel knows none)."""
+    if architecture.get("class") != model_class.__name__:
+        raise CheckpointError(f"This checkpoint holds a {architecture.get('class')}, not a {model_class.__name__}.")
+    return model_class(model_class.config_class(**architecture["config"]))
+
+
+def load_model(name: str, model_class: type[torch.nn.Module], root: Path | None = None,
+               device: str = "cpu") -> tuple[torch.nn.Module, dict]:
+    """Build the model the card describes and load its checked weights; the model comes back in eval mode."""
     state_dict, card = load_checkpoint(name, root)
-    model = build_model(card["architecture"])
+    model = build_model(card["architecture"], model_class)
     try:
         model.load_state_dict(state_dict)
     except RuntimeError as error:

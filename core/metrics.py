@@ -1,7 +1,7 @@
 """String similarity and error rates, as the homeworks computed them, on C-backed libraries.
 
 - ASR homework (IST 2023-24): Jaccard, cosine and Damerau-Levenshtein normalized similarity from textdistance,
-  on lists of token indices wrapped in start/stop tokens (`homework_tokens`), or on plain characters.
+  on lists of token indices wrapped in start/stop tokens (the speech lab's vocabulary makes them), or on characters.
 - MT homework (IST 2022-23): Levenshtein distance / reference length, averaged over sentences.
 - CER and WER from jiwer; chrF from sacrebleu.
 - What each score ignores (`METRICS`), a transposition-aware alignment, and preset pairs on which they disagree.
@@ -16,8 +16,6 @@ import jiwer
 import Levenshtein
 import textdistance
 from sacrebleu.metrics import CHRF
-
-from core.data import asr_text
 
 
 def levenshtein_distance(hypothesis: str, reference: str) -> int:
@@ -85,14 +83,12 @@ def character_alignment(hypothesis: str, reference: str) -> list[tuple[str, str,
 
 # --- The ASR homework's token lists -------------------------------------------------------------------------------
 
-def homework_tokens(text: str) -> list[int]:
-    """Token indices as the homework scored them: lowercased, cut to 97 characters, wrapped in `<` ... `>`."""
-    return asr_text.encode(text)
+Tokenizer = Callable[[str], list[int]]
 
 
-def token_scores(hypothesis: str, reference: str) -> dict[str, float]:
-    """The three textdistance scores on the homework's token lists (start and stop tokens included)."""
-    hypothesis_tokens, reference_tokens = homework_tokens(hypothesis), homework_tokens(reference)
+def token_scores(hypothesis: str, reference: str, tokenize: Tokenizer) -> dict[str, float]:
+    """The three textdistance scores on token lists (the homework's include its start and stop tokens)."""
+    hypothesis_tokens, reference_tokens = tokenize(hypothesis), tokenize(reference)
     return {
         "jaccard": jaccard_similarity(hypothesis_tokens, reference_tokens),
         "cosine": cosine_similarity(hypothesis_tokens, reference_tokens),
@@ -112,11 +108,13 @@ def chrf_score(hypothesis: str, reference: str) -> float:
     return _chrf().sentence_score(hypothesis, [reference]).score / 100
 
 
-def every_score(hypothesis: str, reference: str) -> dict[str, float]:
-    """Every score of the Metrics lab: `all_scores`, chrF, and the token-list variants (keys `tokens_*`)."""
+def every_score(hypothesis: str, reference: str, tokenize: Tokenizer) -> dict[str, float]:
+    """Every score of the Metrics lab: `all_scores`, chrF, and the token-list variants (keys `tokens_*`).
+
+    `tokenize` is the ASR homework's vocabulary (core.data.asr_text.encode): the scores are the homework's."""
     scores = all_scores(hypothesis, reference)
     scores["chrf"] = chrf_score(hypothesis, reference)
-    scores.update({f"tokens_{name}": value for name, value in token_scores(hypothesis, reference).items()})
+    scores.update({f"tokens_{name}": value for name, value in token_scores(hypothesis, reference, tokenize).items()})
     return scores
 
 
@@ -281,9 +279,9 @@ DISAGREEMENT_PRESETS = [
 ]
 
 
-def disagreement_table(pairs: list[ExamplePair] = DISAGREEMENT_PRESETS) -> dict[str, dict[str, float]]:
+def disagreement_table(tokenize: Tokenizer, pairs: list[ExamplePair] = DISAGREEMENT_PRESETS) -> dict[str, dict[str, float]]:
     """Scores of each preset pair, keyed by pair name then metric key."""
-    return {pair.name: every_score(pair.hypothesis, pair.reference) for pair in pairs}
+    return {pair.name: every_score(pair.hypothesis, pair.reference, tokenize) for pair in pairs}
 
 
 def rank_pairs(table: dict[str, dict[str, float]]) -> dict[str, dict[str, int]]:
@@ -307,8 +305,4 @@ SCORERS: dict[str, Callable[[str, str], float]] = {
     "cer": character_error_rate,
     "wer": word_error_rate,
     "chrf": chrf_score,
-    "tokens_jaccard": lambda hyp, ref: jaccard_similarity(homework_tokens(hyp), homework_tokens(ref)),
-    "tokens_cosine": lambda hyp, ref: cosine_similarity(homework_tokens(hyp), homework_tokens(ref)),
-    "tokens_damerau_levenshtein": lambda hyp, ref: damerau_levenshtein_similarity(homework_tokens(hyp),
-                                                                                  homework_tokens(ref)),
 }

@@ -138,8 +138,7 @@ def _train(args: argparse.Namespace) -> dict:
 
 
 def _evaluate(args: argparse.Namespace) -> dict:
-    from core.asr import load_speech_set, score
-    from core.checkpoints import load_model
+    from core.asr import load_model, load_speech_set, score
 
     torch_single_thread()
     model, card = load_model(args.model, device=args.device)
@@ -182,8 +181,7 @@ def _bench_search(args: argparse.Namespace) -> dict:
 
 
 def _transcribe(args: argparse.Namespace) -> dict:
-    from core.asr import transcribe_audio
-    from core.checkpoints import load_model
+    from core.asr import load_model, transcribe_audio
 
     if args.beam < 1:
         raise GlassboxError("--beam must be at least 1.")

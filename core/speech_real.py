@@ -120,8 +120,7 @@ def score_recognizer(transcribe, utterances: list, description: str) -> dict:
 
 def recognizers(model_names: list[str], include_pocketsphinx: bool = True, device: str = "cpu"):
     """(name, transcribe(path) -> text) for each checkpoint (greedy) and PocketSphinx, loading each when reached."""
-    from core.asr import transcribe_audio
-    from core.checkpoints import load_model
+    from core.asr import load_model, transcribe_audio
     from core.data.audio import load_audio
 
     if include_pocketsphinx:

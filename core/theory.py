@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from core.errors import BadInputError
-from core.models.attention import scaled_dot_product_attention
+from core.attention import scaled_dot_product_attention
 
 # --- Convolution as a matrix -----------------------------------------------------------------------------------------
 

@@ -13,11 +13,11 @@ import torch
 import torch.nn.functional as F
 
 from core import paths
-from core.checkpoints import load_model, save_checkpoint
+from core import checkpoints
+from core.checkpoints import architecture_of, save_checkpoint
 from core.data import translation as data
 from core.decoding import search
 from core.metrics import mean_error_rate
-from core.models import architecture_of
 from core.models.mt import Translator, TranslatorConfig
 from core.train import RunSettings, best_epoch, fit
 
@@ -225,7 +225,7 @@ class LoadedTranslator:
 
 
 def load_translator(name: str = DEFAULT_MODEL, device: str = "cpu") -> LoadedTranslator:
-    model, card = load_model(name, device=device)
+    model, card = checkpoints.load_model(name, Translator, device=device)
     vocabulary = card["vocabulary"]
     return LoadedTranslator(
         name, model, card, data.CharVocabulary(vocabulary["source"]), data.CharVocabulary(vocabulary["target"])
@@ -239,7 +239,7 @@ def translate(text: str, model: str = DEFAULT_MODEL, beam_width: int = 1, device
 
 def publish_best(candidates: list[str], name: str) -> dict:
     """Ship, as `mt/<name>`, the candidate checkpoint with the lowest validation error (test scores never choose)."""
-    loaded = {candidate: load_model(f"mt/{candidate}") for candidate in candidates}  # load_model checks each hash
+    loaded = {candidate: checkpoints.load_model(f"mt/{candidate}", Translator) for candidate in candidates}  # load_model checks each hash
     cards = {candidate: card for candidate, (_, card) in loaded.items()}
     best = min(cards, key=lambda candidate: cards[candidate]["metrics"]["val_error_rate"])
     model, card = loaded[best]

@@ -17,9 +17,9 @@ import torch
 from torch import nn
 
 from core import paths
-from core.checkpoints import load_model, save_checkpoint
+from core import checkpoints
+from core.checkpoints import architecture_of, save_checkpoint
 from core.data.images import ImageDataset, PreparedImage, load_dataset, prepare_image, to_model_input
-from core.models import architecture_of
 from core.models.cnn import HomeworkCNN, parameter_table, preset_config
 from core.train import RunSettings, fit
 
@@ -169,6 +169,12 @@ class Classification:
     @property
     def label(self) -> str:
         return self.class_names[int(self.probabilities.argmax())]
+
+
+
+def load_model(name: str, device: str = "cpu", root: Path | None = None) -> tuple[HomeworkCNN, dict]:
+    """A shipped (or trained) checkpoint of this lab, hash-checked, in eval mode, with its card."""
+    return checkpoints.load_model(name, HomeworkCNN, root, device)
 
 
 def classify(model: HomeworkCNN, card: dict, image: PreparedImage) -> Classification:

@@ -6,14 +6,13 @@ import pandas as pd
 import streamlit as st
 
 from core import asr, speech_examples, speech_real
-from core.checkpoints import list_checkpoints, load_model, read_card
+from core.checkpoints import list_checkpoints, read_card
 from core.data.audio import load_audio, log_mel
-from core.data.reference import reference_results
+from core.reference import reference_results
 from core.errors import GlassboxError
 from core.metrics import METRIC_INFO, levenshtein_distance, transposition_alignment
 from core.viz import speech as speech_viz
-from core.viz.common import training_curves_figure
-from core.viz.metrics import alignment_figure
+from core.figures import alignment_figure, training_curves_figure
 
 UPLOAD_TYPES = ["wav", "flac", "ogg", "oga", "opus", "mp3", "webm", "m4a"]
 DECODER_LABELS = {"transformer": "transformer decoder", "lstm": "LSTM decoder"}
@@ -29,7 +28,7 @@ SELECTION_SETS = {"val_real_damerau_levenshtein": "real validation clips",  # a 
 
 @st.cache_resource(show_spinner="Loading the speech recognizers…")
 def load(name: str):
-    return load_model(name)
+    return asr.load_model(name)
 
 
 @st.cache_data(show_spinner="Reading the audio…", max_entries=16)

@@ -5,9 +5,9 @@ import pandas as pd
 import streamlit as st
 
 from core import translation
-from core.data.reference import reference_results
+from core.reference import reference_results
 from core.errors import GlassboxError
-from core.viz.common import attention_heatmap, shown_label, training_curves_figure
+from core.figures import attention_heatmap, shown_label, training_curves_figure
 
 MODEL_LABELS = {"mt/spa-eng-noattn": "without attention", "mt/spa-eng-attn": "with attention"}
 

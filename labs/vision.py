@@ -5,7 +5,7 @@ from PIL import Image
 
 from core import checkpoints, vision
 from core.data.images import MAX_UPLOAD_BYTES, prepare_image
-from core.data.reference import reference_results
+from core.reference import reference_results
 from core.errors import GlassboxError
 from core.viz import vision as figures
 
@@ -14,7 +14,7 @@ PRESET_LABELS = {"kmnist": "Kuzushiji-MNIST (10 hiragana)", "octmnist": "OCTMNIS
 
 @st.cache_resource(show_spinner="Loading the CNN checkpoints…")
 def load_models(preset: str) -> dict:
-    return {variant: checkpoints.load_model(vision.checkpoint_name(preset, variant)) for variant in vision.VARIANTS}
+    return {variant: vision.load_model(vision.checkpoint_name(preset, variant)) for variant in vision.VARIANTS}
 
 
 st.title("Vision lab")

@@ -151,8 +151,8 @@ def test_the_lab_says_what_each_model_heard():
 def test_joint_decoding_weight_is_chosen_on_real_validation_clips_and_travels_with_the_checkpoint(tmp_path, monkeypatch):
     import core.asr
     from core.asr import DECODE_CTC_WEIGHTS, tune_decoding
-    from core.checkpoints import load_model
-    from core.models import architecture_of
+    from core.asr import load_model
+    from core.checkpoints import architecture_of
 
     monkeypatch.setattr(paths, "CACHE", tmp_path / "cache")
     monkeypatch.setattr(core.asr, "MAX_DECODE_STEPS", 8)  # an untrained decoder would otherwise write 97 characters
@@ -183,7 +183,8 @@ def test_an_export_without_scoring_keeps_the_decoding_its_scores_were_measured_w
     from safetensors.torch import save_file
 
     from core.asr import export_checkpoint
-    from core.checkpoints import load_model, read_card
+    from core.asr import load_model
+    from core.checkpoints import read_card
 
     monkeypatch.setattr(paths, "CHECKPOINTS", tmp_path / "checkpoints")
     run = tmp_path / "run"

@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from core.models.attention import (
+from core.attention import (
     MultiHeadAttention,
     causal_mask,
     combine_masks,

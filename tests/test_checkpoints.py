@@ -4,8 +4,7 @@ import json
 import pytest
 import torch
 
-from core.checkpoints import CheckpointError, list_checkpoints, load_checkpoint, load_model, save_checkpoint
-from core.models import architecture_of
+from core.checkpoints import CheckpointError, architecture_of, list_checkpoints, load_checkpoint, load_model, save_checkpoint
 from core.models.cnn import HomeworkCNN, preset_config
 
 
@@ -18,7 +17,7 @@ def saved(tmp_path):
 
 def test_round_trip_restores_weights_and_card(saved):
     model, card, root = saved
-    loaded, loaded_card = load_model("cnn/tiny", root)
+    loaded, loaded_card = load_model("cnn/tiny", HomeworkCNN, root)
     assert loaded_card["trainable_parameters"] == 420_906
     assert loaded_card["weights"]["sha256"] == card["weights"]["sha256"]
     for name, tensor in model.state_dict().items():
@@ -67,4 +66,4 @@ def test_weights_that_do_not_fit_the_architecture_are_reported(saved):
     card["architecture"]["config"]["hidden1"] = 100
     card_path.write_text(json.dumps(card))
     with pytest.raises(CheckpointError, match="do not fit"):
-        load_model("cnn/tiny", root)
+        load_model("cnn/tiny", HomeworkCNN, root)

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from core.models import architecture_of, build_model
+from core.checkpoints import architecture_of, build_model
 from core.models.cnn import HomeworkCNN, get_number_trainable_params, parameter_table, preset_config
 
 
@@ -34,7 +34,7 @@ def test_parameter_table_adds_up_and_compares_with_a_dense_layer():
 
 def test_architecture_round_trip_rebuilds_the_same_model():
     model = HomeworkCNN(preset_config("octmnist", "strided"))
-    rebuilt = build_model(architecture_of(model))
+    rebuilt = build_model(architecture_of(model), HomeworkCNN)
     assert rebuilt.config == model.config
     assert isinstance(rebuilt.pool, torch.nn.Identity)
 

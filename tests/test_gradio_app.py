@@ -55,7 +55,7 @@ def test_classify_gives_what_core_gives(client):
         handle_file(str(example["path"])), "cnn/kmnist-maxpool", "auto", api_name="/classify")
     from core.data.images import prepare_image
 
-    model, card = checkpoints.load_model("cnn/kmnist-maxpool")
+    model, card = vision.load_model("cnn/kmnist-maxpool")
     expected = vision.classify(model, card, prepare_image(example["path"].read_bytes()))
     assert label["label"] == expected.label
     confidences = {item["label"]: item["confidence"] for item in label["confidences"]}

@@ -5,7 +5,7 @@ from dataclasses import replace
 
 import pytest
 
-from core import cli
+from core.__main__ import main as cli_main
 from core.data import asr_text, real_speech
 from core.data.audio import load_audio
 from core.errors import DataUnavailableError
@@ -107,7 +107,7 @@ def test_pocketsphinx_transcribes_a_real_clip():
 
 
 def test_bench_asr_real_through_the_cli(capsys):
-    assert cli.main(["bench", "asr-real", "--limit", "3", "--models", "--json"]) == 0
+    assert cli_main(["bench", "asr-real", "--limit", "3", "--models", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["sets"] == {"real-ljspeech": 3, "other-voices": 3}
     scores = result["systems"]["pocketsphinx"]
@@ -118,5 +118,5 @@ def test_bench_asr_real_through_the_cli(capsys):
 
 
 def test_bench_asr_real_refuses_an_unknown_model(capsys):
-    assert cli.main(["bench", "asr-real", "--models", "asr/no-such-model", "--json"]) == 2
+    assert cli_main(["bench", "asr-real", "--models", "asr/no-such-model", "--json"]) == 2
     assert "No such ASR checkpoint" in capsys.readouterr().err

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from core import asr, paths
 from core.checkpoints import list_checkpoints, read_card, save_checkpoint
-from core.models import architecture_of
+from core.checkpoints import architecture_of
 from core.models.asr import SpeechRecognizer, SpeechRecognizerConfig, speech_transformer_config
 from core.speech_examples import EXAMPLES_DIR, load_examples
 from tests.helpers import ARTIFACTS, assert_no_exception, run_lab, wait_for_app
@@ -269,7 +269,7 @@ def test_long_recordings_are_chunked_and_each_chunk_placed_in_time():
 
 
 def test_cross_attention_hover_names_the_character_and_the_time():
-    from core.viz.common import attention_heatmap
+    from core.figures import attention_heatmap
 
     figure = attention_heatmap(np.full((2, 3), 1 / 3), ["a", " "], ["0.00 s", "0.02 s", "0.04 s"],
                                input_title="time (s)", input_positions=[0.0, 0.02, 0.04])

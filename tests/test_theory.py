@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from core import theory
 from core.errors import BadInputError, DataUnavailableError
-from core.models.attention import scaled_dot_product_attention
+from core.attention import scaled_dot_product_attention
 
 
 @settings(max_examples=60, deadline=None)

@@ -6,7 +6,7 @@ import torch
 
 from core import paths
 from core import translation
-from core.cli import main
+from core.__main__ import main
 from core.data import translation as data
 from core.errors import BadInputError
 from core.models.mt import BilinearAttention, Translator, TranslatorConfig

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from core import paths, vision
-from core.checkpoints import load_model, read_card
+from core.checkpoints import read_card
+from core.vision import load_model
 from core.data.images import load_kmnist_10k, prepare_image
 
 

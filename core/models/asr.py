@@ -3,7 +3,7 @@
     log-mel (batch, frames, 80) ─ AudioEncoder ─> (batch, frames / 2, d_model) ─┐ keys / values
     `<` c1 c2 … ─ TextDecoderRecurrent | TextDecoderTransformer ─ cross-attention ┘─> logits over 35 tokens
 
-Every attention is the one `MultiHeadAttention` of core.models.attention, inside one `ResidualAttentionBlock`
+Every attention is the one `MultiHeadAttention` of core.attention, inside one `ResidualAttentionBlock`
 (pre-norm; self-attention, cross-attention and the MLP each optional). Decoding goes through core.decoding:
 `model.step_decoder(features, lengths)` binds a batch and exposes start/step/reorder, with the LSTM state or
 the transformer's key/value cache carried from step to step.
@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from core.data import asr_text
-from core.models.attention import MultiHeadAttention, causal_mask, padding_mask
+from core.attention import MultiHeadAttention, causal_mask, padding_mask
 
 
 @dataclass

@@ -15,7 +15,7 @@ from plotly.subplots import make_subplots
 from core.asr import ChunkAttention
 from core.data import asr_text
 from core.data.audio import FEATURES
-from core.viz.common import attention_heatmap, shown_label
+from core.figures import attention_heatmap, shown_label
 
 FRAME_SECONDS = FEATURES.hop_length / FEATURES.sample_rate  # 10 ms between feature frames
 MAX_WAVEFORM_POINTS = 3000  # min/max envelope points drawn; a 30 s clip has 480,000 samples
