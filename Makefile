@@ -6,10 +6,15 @@ PORT ?= 8501
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 MEDMNIST := medmnist==3.0.2
 
-.PHONY: run test install install-test system-test-deps clean voices
+.PHONY: run dev test install install-test system-test-deps clean voices
 
 run: $(VENV)/.installed
 	$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+
+# For editing the app: reload on save and show full error details (the shipped config turns both off).
+dev: $(VENV)/.installed
+	$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false \
+		--server.fileWatcherType auto --client.showErrorDetails full
 
 test: $(VENV)/.installed-test system-test-deps voices
 	$(PY) -m pytest tests

@@ -44,19 +44,8 @@ def attention_heatmap(
     outputs, inputs = weights.shape
     if len(output_labels) != outputs or len(input_labels) != inputs:
         raise ValueError(f"labels ({len(output_labels)} x {len(input_labels)}) do not match weights {weights.shape}.")
-    if input_positions is None:
-        hover = np.array(
-            [[f"{shown_label(output_labels[row])} (step {row + 1})", f"{shown_label(input_labels[column])} (#{column + 1})"]
-             for row in range(outputs) for column in range(inputs)],
-            dtype=object,
-        ).reshape(outputs, inputs, 2)
-        rows = list(range(outputs))
-        hovertemplate = f"{output_title} %{{customdata[0]}}<br>{input_title} %{{customdata[1]}}"
-    else:  # rows are categories named "a (step 3)": the hover reads the name, no per-cell text
-        hover = None
-        rows = [f"{shown_label(label)} (step {row + 1})" if rows_are_steps else shown_label(label)
-                for row, label in enumerate(output_labels)]
-        hovertemplate = f"{output_title} %{{y}}<br>{input_title} %{{x:{input_hover_format}}}"
+    rows, hover, hovertemplate = _heatmap_rows_and_hover(output_labels, input_labels, input_title, output_title,
+                                                         input_positions is not None, input_hover_format, rows_are_steps)
     x = list(range(inputs)) if input_positions is None else [float(position) for position in input_positions]
     half_cell = 0.5 if inputs < 2 else (x[-1] - x[0]) / (inputs - 1) / 2
     figure = go.Figure(
@@ -79,6 +68,24 @@ def attention_heatmap(
                         ticktext=[shown_label(label) for label in output_labels], autorange="reversed")
     figure.update_layout(title=title, height=max(260, 60 + 22 * outputs), margin=dict(l=10, r=10, t=40 if title else 10, b=10))
     return figure
+
+
+def _heatmap_rows_and_hover(output_labels, input_labels, input_title, output_title, positioned: bool,
+                            input_hover_format: str, rows_are_steps: bool):
+    """Row keys, per-cell hover text and the hover template of `attention_heatmap`.
+
+    With positioned inputs the rows are categories named "a (step 3)" and the hover reads that name: no per-cell
+    text, which a long recording would send by the hundred thousand."""
+    if positioned:
+        rows = [f"{shown_label(label)} (step {row + 1})" if rows_are_steps else shown_label(label)
+                for row, label in enumerate(output_labels)]
+        return rows, None, f"{output_title} %{{y}}<br>{input_title} %{{x:{input_hover_format}}}"
+    hover = np.array(
+        [[f"{shown_label(output)} (step {row + 1})", f"{shown_label(source)} (#{column + 1})"]
+         for row, output in enumerate(output_labels) for column, source in enumerate(input_labels)],
+        dtype=object,
+    ).reshape(len(output_labels), len(input_labels), 2)
+    return list(range(len(output_labels))), hover, f"{output_title} %{{customdata[0]}}<br>{input_title} %{{customdata[1]}}"
 
 
 def training_curves_figure(

@@ -2,6 +2,7 @@
 import re
 import subprocess
 import sys
+import tomllib
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -20,9 +21,10 @@ def test_home_page_describes_every_lab_in_the_navigation():
         assert title == "Home" or title in home_text, f"the home page says nothing about {title}"
 
 
-def test_core_never_imports_streamlit():
-    offenders = [str(path) for path in (paths.REPO_ROOT / "core").rglob("*.py") if "import streamlit" in path.read_text()]
-    assert offenders == []
+def test_the_served_app_neither_watches_files_nor_shows_tracebacks():
+    config = tomllib.loads((paths.REPO_ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["fileWatcherType"] == "none"
+    assert config["client"]["showErrorDetails"] == "none"
 
 
 @pytest.mark.parametrize("verb", [[], ["train", "cnn"], ["evaluate"], ["classify"]])
