@@ -17,6 +17,8 @@ import Levenshtein
 import textdistance
 from sacrebleu.metrics import CHRF
 
+from core.errors import BadInputError
+
 
 def levenshtein_distance(hypothesis: str, reference: str) -> int:
     return Levenshtein.distance(hypothesis, reference)
@@ -166,6 +168,19 @@ METRIC_INFO = {info.key: info for info in METRICS}
 
 
 # --- A plain dynamic-programming baseline and a transposition-aware alignment -------------------------------------
+
+# The alignment below is a Python dynamic programme, quadratic in length: 1,000 characters a side take about a
+# second, 5,000 took 14 s. Pages refuse longer texts with this limit instead of stalling a shared server.
+MAX_ALIGNED_CHARACTERS = 1000
+
+
+def check_alignable(**texts: str) -> None:
+    """Raise a BadInputError naming the text that is too long to align on a shared server."""
+    for label, text in texts.items():
+        if len(text) > MAX_ALIGNED_CHARACTERS:
+            raise BadInputError(f"The {label} has {len(text):,} characters; the Metrics lab aligns texts of up to "
+                                f"{MAX_ALIGNED_CHARACTERS:,} characters. Shorten it to a sentence or a paragraph.")
+
 
 def python_levenshtein(hypothesis: Sequence, reference: Sequence) -> int:
     """Levenshtein distance in plain Python (two-row dynamic programming): the speed baseline for the C versions."""

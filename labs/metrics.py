@@ -2,6 +2,7 @@
 import streamlit as st
 
 from core import figures, metrics
+from core.errors import BadInputError
 from core.data import asr_text
 
 EXAMPLES = {f"{metrics.SPEECH_EXAMPLE.name} (speech example)": metrics.SPEECH_EXAMPLE}
@@ -36,6 +37,11 @@ if note:
 
 if not reference.strip():
     st.error("Type a reference: every score is measured against it.")
+    st.stop()
+try:
+    metrics.check_alignable(reference=reference, hypothesis=hypothesis)
+except BadInputError as error:
+    st.error(str(error))
     st.stop()
 
 scores = metrics.every_score(hypothesis, reference, asr_text.encode)

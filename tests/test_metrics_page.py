@@ -36,6 +36,14 @@ def test_typed_hypothesis_is_scored_and_empty_reference_is_explained():
     assert "reference" in app.error[0].value
 
 
+def test_a_text_too_long_to_align_gets_the_limit_not_a_stall():
+    app = run_lab("metrics", timeout=60)
+    app.text_area(key="hypothesis").input("ab" * metrics.MAX_ALIGNED_CHARACTERS).run(timeout=10)
+    assert not app.exception
+    assert f"up to {metrics.MAX_ALIGNED_CHARACTERS:,} characters" in app.error[0].value
+    assert not app.get("plotly_chart")
+
+
 @pytest.mark.browser
 def test_user_loads_the_transposition_preset(page, app_url):
     page.goto(f"{app_url}/metrics")
