@@ -20,12 +20,14 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from core import asr, checkpoints, speech_examples, translation, vision
+from core import asr, checkpoints, speech_examples, vision
 from core.data.audio import FEATURES, load_audio, log_mel
 from core.data.images import MAX_UPLOAD_BYTES, prepare_image
 from core.errors import BadInputError, GlassboxError
 from core.speech import DEFAULT_MODEL as DEFAULT_ASR
-from core import figures as common_figures
+from core.translation import data as translation_data
+from core.translation import figures as translation_figures
+from core.translation import inference as translation
 from core.viz import speech as speech_figures
 from core.viz import vision as vision_figures
 
@@ -72,7 +74,7 @@ def asr_models() -> list[str]:
 
 def shipped_translators() -> list[str]:
     present = set(checkpoints.list_checkpoints("mt"))
-    return [name for name in translation.SHIPPED if name in present]
+    return [name for name in translation.MODEL_LABELS if name in present]
 
 
 # ---- endpoints: plain functions, so they can be called and tested without a browser -------------------------
@@ -136,13 +138,12 @@ def translate(text: str, beam: int = 1):
         raise GlassboxError(NO_MT_MESSAGE)
     rows, figure = [], None
     for name in names:
-        label = translation.SHIPPED[name]
+        label = translation.MODEL_LABELS[name]
         result = load_translator(name).translate(text, max(int(beam), 1))
         rows.append([f"{name} ({label})", result.translation, round(result.score, 4), round(result.milliseconds, 1)])
         if result.attention is not None and figure is None:
-            figure = common_figures.attention_heatmap(
-                result.attention, result.output_tokens, result.source_characters,
-                title=f"{name}: where each English character looked (input normalised to “{result.normalised.text}”)")
+            figure = translation_figures.attention_figure(
+                result, title=f"{name}: where each English character looked (input normalised to “{result.normalised.text}”)")
     return rows, figure
 
 
@@ -154,7 +155,7 @@ def _status(names: list[str], missing: str) -> str:
 
 def _translation_examples() -> list[list[str]]:
     try:
-        return [[pair.spanish] for pair in translation.test_examples(8)]
+        return [[pair.spanish] for pair in translation_data.example_pairs(8)]
     except GlassboxError:  # the test split is not in this deployment; the tab works without examples
         return []
 
@@ -209,20 +210,24 @@ def build_app() -> gr.Blocks:
             transcribe_button.click(transcribe, [audio, asr_beam], [transcripts, cross_attention_plot], api_name="transcribe")
 
         with gr.Tab("Translate", id="translate"):
-            gr.Markdown("The homework's character-level Spanish → English translators, without and with bilinear "
-                        "attention. " + _status(shipped_translators(), NO_MT_MESSAGE))
-            with gr.Row():
-                with gr.Column():
-                    spanish = gr.Textbox(label="Spanish", value="tengo hambre .", max_length=200)
-                    mt_beam = gr.Slider(1, 10, value=1, step=1, label="Beam width (1 = greedy)")
-                    translate_button = gr.Button("Translate", variant="primary")
-                translations = gr.Dataframe(headers=["model", "translation", "score", "ms"], label="Translations", wrap=True)
-            sentences = _translation_examples()
-            if sentences:
-                gr.Examples(sentences, inputs=[spanish], label="Held-out test sentences")
-            attention_plot = gr.Plot(label="Attention")
-            translate_button.click(translate, [spanish, mt_beam], [translations, attention_plot], api_name="translate")
+            _translate_tab()
     return app
+
+
+def _translate_tab() -> None:
+    gr.Markdown("The homework's character-level Spanish → English translators, without and with bilinear "
+                "attention. " + _status(shipped_translators(), NO_MT_MESSAGE))
+    with gr.Row():
+        with gr.Column():
+            spanish = gr.Textbox(label="Spanish", value="tengo hambre .", max_length=200)
+            mt_beam = gr.Slider(1, 10, value=1, step=1, label="Beam width (1 = greedy)")
+            translate_button = gr.Button("Translate", variant="primary")
+        translations = gr.Dataframe(headers=["model", "translation", "score", "ms"], label="Translations", wrap=True)
+    sentences = _translation_examples()
+    if sentences:
+        gr.Examples(sentences, inputs=[spanish], label="Held-out test sentences")
+    attention_plot = gr.Plot(label="Attention")
+    translate_button.click(translate, [spanish, mt_beam], [translations, attention_plot], api_name="translate")
 
 
 def main() -> None:

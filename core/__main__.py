@@ -4,9 +4,10 @@ This is the CLI's composition root, a front end like app.py: it names every lab 
 """
 import sys
 
-from core import bench, cards, cli, speech, speech_examples, speech_real, translation, vision
+from core import bench, cards, cli, speech, speech_examples, speech_real, vision
+from core.translation import cli as translation_cli
 
-REGISTRARS = [vision.register, speech.register, speech_real.register, translation.register, bench.register,
+REGISTRARS = [vision.register, speech.register, speech_real.register, translation_cli.register, bench.register,
               speech_examples.register, cards.register]
 
 

@@ -5,6 +5,8 @@ import pytest
 import torch
 
 from core.decoding import beam_search, greedy_search, normalised_score, search
+from core.translation import data as translation_data
+from core.translation.model import Translator, TranslatorConfig
 
 SOS, EOS, A, B = 1, 2, 3, 4
 VOCAB = 5
@@ -107,19 +109,17 @@ def test_batched_rows_decode_independently():
 
 def test_real_translator_beam_one_equals_greedy_and_batching_does_not_change_results():
     """Padding must not leak: each sentence decodes the same alone as in a padded batch."""
-    from core.data.translation import EOS as eos, SOS as sos, pad_batch
-    from core.models.mt import Translator, TranslatorConfig
-
+    sos, eos = translation_data.SOS, translation_data.EOS
     torch.manual_seed(1)
     model = Translator(TranslatorConfig(source_vocab_size=12, target_vocab_size=10, hidden_size=16, max_output_length=7)).eval()
     sentences = [[4, 5, 6, 7, 8, 9], [5, 4], [11, 10, 9]]
-    ids, lengths = pad_batch(sentences)
+    ids, lengths = translation_data.pad_batch(sentences)
     greedy = greedy_search(model.step_decoder(ids, lengths), 3, sos, eos, 7)
     beam_one = beam_search(model.step_decoder(ids, lengths), 3, sos, eos, 1, 7)
     beam_batched = beam_search(model.step_decoder(ids, lengths), 3, sos, eos, 3, 7)
     for row, sentence in enumerate(sentences):
         assert greedy[row].tokens == beam_one[row].tokens
-        alone_ids, alone_lengths = pad_batch([sentence])
+        alone_ids, alone_lengths = translation_data.pad_batch([sentence])
         (alone,) = beam_search(model.step_decoder(alone_ids, alone_lengths), 1, sos, eos, 3, 7)
         assert alone.tokens == beam_batched[row].tokens
         assert alone.score == pytest.approx(beam_batched[row].score, abs=1e-5)

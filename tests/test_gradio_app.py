@@ -11,7 +11,8 @@ import sys
 
 import pytest
 
-from core import checkpoints, paths, speech_examples, translation, vision
+from core import checkpoints, paths, speech_examples, vision
+from core.translation.inference import MODEL_LABELS, load_translator
 from tests.helpers import free_port, serve
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -91,13 +92,13 @@ def test_transcribe_lists_every_recognizer_or_says_none_is_shipped(client):
 
 
 def test_translate_gives_what_core_gives(client):
-    names = [name for name in translation.SHIPPED if shipped(name)]
+    names = [name for name in MODEL_LABELS if shipped(name)]
     if not names:
         with pytest.raises(AppError, match="No translator is shipped yet"):
             client.predict("tengo hambre .", 1, api_name="/translate")
         return
     table, attention_plot = client.predict("tengo hambre .", 2, api_name="/translate")
-    expected = {name: translation.load_translator(name).translate("tengo hambre .", 2).translation for name in names}
+    expected = {name: load_translator(name).translate("tengo hambre .", 2).translation for name in names}
     assert {row[0].split(" ")[0]: row[1] for row in table["data"]} == expected
     if "mt/spa-eng-attn" in names:
         assert json.loads(attention_plot["plot"])["data"][0]["type"] == "heatmap"

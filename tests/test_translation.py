@@ -5,11 +5,13 @@ import pytest
 import torch
 
 from core import paths
-from core import translation
-from core.__main__ import main
-from core.data import translation as data
+from core.__main__ import REGISTRARS, main
+from core.cli import build_parser
 from core.errors import BadInputError
-from core.models.mt import BilinearAttention, Translator, TranslatorConfig
+from core.translation import data, evaluation, training
+from core.translation.cli import recipe_from_args
+from core.translation.inference import MODEL_LABELS, load_translator
+from core.translation.model import BilinearAttention, Translator, TranslatorConfig
 
 
 @pytest.fixture(scope="module")
@@ -119,15 +121,15 @@ def tiny_data(monkeypatch, tmp_path):
     monkeypatch.setattr(data, "load_pairs", lambda split, root=None: load_pairs(split, root)[: sizes[split]])
     monkeypatch.setattr(paths, "RUNS", tmp_path / "runs")
     monkeypatch.setattr(paths, "CHECKPOINTS", tmp_path / "checkpoints")
-    monkeypatch.setattr(translation, "REPORTED_BEAMS", (1, 2))
+    monkeypatch.setattr(evaluation, "REPORTED_BEAMS", (1, 2))
     return tmp_path
 
 
 def test_training_writes_a_card_with_curves_and_resumes(tiny_data):
-    recipe = translation.TrainingRecipe(epochs=2, batch_size=32, seed=3)
-    partial = translation.train("tiny", attention=True, recipe=recipe, quiet=True, stop_after_epoch=1)
+    recipe = training.TranslationRecipe(epochs=2, batch_size=32, seed=3)
+    partial = training.train("tiny", attention=True, recipe=recipe, quiet=True, stop_after_epoch=1)
     assert partial["training"]["epochs_completed"] == 1 and partial["training"]["epochs"] == 2
-    card = translation.train("tiny", attention=True, recipe=recipe, quiet=True)  # resumes the same run
+    card = training.train("tiny", attention=True, recipe=recipe, quiet=True)  # resumes the same run
     assert card["curves"]["train_loss"][0] == partial["curves"]["train_loss"][0]
     assert card["training"]["epochs_completed"] == 2
     assert card["name"] == "mt/tiny"
@@ -136,12 +138,16 @@ def test_training_writes_a_card_with_curves_and_resumes(tiny_data):
     assert {"test_error_rate_greedy", "test_exact_matches_beam2", "test_ms_per_sentence_greedy"} <= set(card["metrics"])
     assert card["dataset"]["splits"] == {"train": 96, "val": 20, "test": 20}
     assert card["architecture"]["config"]["hidden_size"] == 128
+    command = card["training"]["command"].split()
+    assert command[:5] == ["python", "-m", "core", "train", "mt"]
+    rerun = build_parser(REGISTRARS).parse_args(command[3:])  # the card's command reruns this recipe
+    assert (rerun.name, rerun.attention, recipe_from_args(rerun)) == ("tiny", True, recipe)
 
-    again = translation.train("tiny", attention=True, recipe=recipe, quiet=True)
+    again = training.train("tiny", attention=True, recipe=recipe, quiet=True)
     assert again["curves"] == card["curves"]  # the finished run is picked up from runs/, not trained again
     assert again["weights"]["sha256"] == card["weights"]["sha256"]
 
-    loaded = translation.load_translator("mt/tiny")
+    loaded = load_translator("mt/tiny")
     result = loaded.translate("Tengo hambre.", beam_width=2)
     assert result.normalised.text == "tengo hambre ."
     assert len(result.attention) == len(result.output_tokens)
@@ -153,7 +159,7 @@ def test_training_writes_a_card_with_curves_and_resumes(tiny_data):
 
 @pytest.fixture(scope="module")
 def shipped():
-    return {name: translation.load_translator(name) for name in translation.SHIPPED}
+    return {name: load_translator(name) for name in MODEL_LABELS}
 
 
 def test_shipped_models_beat_the_students_and_beam_search_helps(shipped):

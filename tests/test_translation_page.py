@@ -1,7 +1,9 @@
 """Translation lab page: AppTest for its logic with the shipped checkpoints, one browser test as a user would use it."""
 import pytest
+from playwright.sync_api import expect
 
-from core import translation
+from core.translation.data import example_pairs
+from core.translation.inference import load_translator
 from tests.helpers import assert_no_exception, run_lab, wait_for_app
 
 
@@ -16,10 +18,10 @@ def translations(app) -> list[str]:
 def test_page_opens_on_a_test_sentence_with_both_models_and_all_figures():
     app = run_page()
     assert not app.exception
-    first = translation.test_examples(8)[0]
+    first = example_pairs(8)[0]
     assert app.text_input(key="spanish").value == first.spanish
     assert [metric.label for metric in app.metric] == ["greedy", "beam 4", "greedy", "beam 4"]
-    attention_model = translation.load_translator("mt/spa-eng-attn")
+    attention_model = load_translator("mt/spa-eng-attn")
     assert translations(app)[2] == attention_model.translate(first.spanish).translation
     assert len(app.get("plotly_chart")) == 2  # attention heatmap and training curves
     table = app.dataframe[0].value
@@ -29,10 +31,10 @@ def test_page_opens_on_a_test_sentence_with_both_models_and_all_figures():
 
 def test_clicking_an_example_translates_it():
     app = run_page()
-    example = translation.test_examples(8)[5]
+    example = example_pairs(8)[5]
     app.button(key="example-5").click().run()
     assert app.text_input(key="spanish").value == example.spanish
-    plain = translation.load_translator("mt/spa-eng-noattn")
+    plain = load_translator("mt/spa-eng-noattn")
     assert translations(app)[0] == plain.translate(example.spanish).translation
 
 
@@ -59,7 +61,7 @@ def test_step_slider_and_beam_width_drive_the_heatmap():
     assert [metric.label for metric in app.metric] == ["greedy", "beam 6", "greedy", "beam 6"]
     app.radio(key="heatmap_decoding").set_value("beam 6").run()
     steps = app.slider(key="step")
-    assert steps.max == len(translation.load_translator("mt/spa-eng-attn").translate(app.text_input(key="spanish").value, 6).output_tokens)
+    assert steps.max == len(load_translator("mt/spa-eng-attn").translate(app.text_input(key="spanish").value, 6).output_tokens)
     steps.set_value(steps.max).run()
     assert any("writing **<eos>**" in markdown.value for markdown in app.markdown)
 
@@ -73,12 +75,10 @@ def test_single_model_choice_hides_the_other():
 
 @pytest.mark.browser
 def test_user_translates_a_sentence_and_inspects_attention(page, app_url):
-    from playwright.sync_api import expect
-
     page.goto(f"{app_url}/translation")
     page.get_by_text("Where the attention model looked").wait_for(timeout=90_000)
     wait_for_app(page)
-    example = translation.test_examples(8)[2]
+    example = example_pairs(8)[2]
     page.get_by_role("button", name=example.spanish, exact=True).click()
     box = page.get_by_label("Spanish", exact=True)
     expect(box).to_have_value(example.spanish, timeout=60_000)

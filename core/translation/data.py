@@ -1,4 +1,5 @@
-"""The IST 2022-23 character-level Spanish->English pairs, their character vocabularies and input normalisation.
+"""The IST 2022-23 character-level Spanish->English pairs, their character vocabularies, input normalisation and
+the few test pairs the front ends offer as examples.
 
 The course files are already lowercased and accent-stripped with a space before `. ! ?`, and they only use
 the letters a-z, space and `. ! ?`. Text a person types is brought to the same form by `normalise`, which
@@ -6,9 +7,10 @@ also says what it changed, so the page can show why "¿Dónde está?" became "do
 """
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -18,6 +20,7 @@ from core.errors import BadInputError, DataUnavailableError
 
 DATASET_NAME = "ist-char-mt-spa-eng"
 SPLITS = ("train", "val", "test")
+EXAMPLES_FILE = paths.ASSETS / "translation" / "examples.json"
 PAD, SOS, EOS, UNK = 0, 1, 2, 3
 SPECIALS = ["<pad>", "<sos>", "<eos>", "<unk>"]
 # Punctuation the course's normalizeString turned into a space: apostrophes ("isn't" -> "isn t") and the
@@ -52,6 +55,29 @@ def load_pairs(split: str, root: Path | None = None) -> list[Pair]:
             english, spanish = line.split("\t")[:2]
             pairs.append(Pair(spanish=spanish, english=english))
     return pairs
+
+
+def example_pairs(count: int = 8) -> list[Pair]:
+    """A few held-out test pairs for pages to offer: shipped in assets/ so the app needs no data folder."""
+    if EXAMPLES_FILE.exists():
+        shipped = json.loads(EXAMPLES_FILE.read_text(encoding="utf-8"))["examples"]
+        if len(shipped) >= count:
+            return [Pair(**pair) for pair in shipped[:count]]
+    return _spread_test_pairs(count)
+
+
+def export_examples(count: int = 8) -> list[Pair]:
+    """Write `count` test pairs, spread over the split, to assets/translation/examples.json."""
+    chosen = _spread_test_pairs(count)
+    EXAMPLES_FILE.parent.mkdir(parents=True, exist_ok=True)
+    shipped = {"source": "IST char-MT test split, every n-th pair", "examples": [asdict(pair) for pair in chosen]}
+    EXAMPLES_FILE.write_text(json.dumps(shipped, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return chosen
+
+
+def _spread_test_pairs(count: int) -> list[Pair]:
+    pairs = load_pairs("test")
+    return pairs[:: max(len(pairs) // count, 1)][:count]
 
 
 @dataclass

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from core.data.translation import PAD
+from core.translation.data import PAD
 
 
 @dataclass
@@ -30,8 +30,7 @@ class TranslatorConfig:
     attention: bool = True
     max_output_length: int = 50  # decoding stops here even without a stop token (targets are < 20 chars + EOS)
     # None: hidden_size // 2 per direction (the skeleton's split). A larger size is reduced back to hidden_size
-    # by one linear `bridge` shared by the encoder states and the final (h, c): the issue's "128 per direction
-    # reduced to 128" option.
+    # by one linear `bridge` shared by the encoder states and the final (h, c), e.g. 128 per direction reduced to 128.
     encoder_per_direction: int | None = None
 
 
