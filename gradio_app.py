@@ -20,16 +20,17 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from core import asr, checkpoints, speech_examples, vision
+from core import asr, checkpoints, speech_examples
 from core.data.audio import FEATURES, load_audio, log_mel
-from core.data.images import MAX_UPLOAD_BYTES, prepare_image
 from core.errors import BadInputError, GlassboxError
 from core.speech import DEFAULT_MODEL as DEFAULT_ASR
 from core.translation import data as translation_data
 from core.translation import figures as translation_figures
 from core.translation import inference as translation
 from core.viz import speech as speech_figures
-from core.viz import vision as vision_figures
+from core.vision import figures as vision_figures
+from core.vision import inference as vision_inference
+from core.vision.data import MAX_UPLOAD_BYTES, prepare_image
 
 DEFAULT_CNN = "cnn/kmnist-maxpool"
 MAX_UPLOAD_MB = 25  # the largest upload any tab takes (audio); .streamlit/config.toml says the same
@@ -57,7 +58,7 @@ def user_errors(function):
 
 @functools.cache
 def load_model(name: str):
-    loaders = {"cnn": vision.load_model, "asr": asr.load_model}
+    loaders = {"cnn": vision_inference.load_model, "asr": asr.load_model}
     return loaders[name.split("/", 1)[0]](name)
 
 
@@ -84,7 +85,7 @@ def classify(image_path: str | None, model_name: str = DEFAULT_CNN, colours: str
     """Image file -> ({class: probability}, what the model sees (28x28 shown at 168x168), probabilities, activation maps).
 
     The input is a plain file, not a `gr.Image`: Gradio would decode images itself and answer a bad upload with
-    its own error; here `core.data.images.prepare_image` decodes it and explains what is wrong.
+    its own error; here `core.vision.data.prepare_image` decodes it and explains what is wrong.
     """
     if not image_path:
         raise BadInputError("Upload an image (or pick an example) first.")
@@ -93,7 +94,7 @@ def classify(image_path: str | None, model_name: str = DEFAULT_CNN, colours: str
         raise BadInputError(f"The file is {len(image_bytes) / 1e6:.1f} MB; images up to {MAX_UPLOAD_BYTES // 2**20} MB are accepted.")
     prepared = prepare_image(image_bytes, invert=COLOURS.get(colours))
     model, card = load_model(model_name)
-    result = vision.classify(model, card, prepared)
+    result = vision_inference.classify(model, card, prepared)
     probabilities = {name: float(p) for name, p in zip(result.class_names, result.probabilities)}
     variant = card.get("variant", model_name)
     seen = np.kron(prepared.pixels, np.ones((6, 6), dtype=np.uint8))  # nearest-neighbour zoom, no blur
@@ -181,7 +182,7 @@ def build_app() -> gr.Blocks:
                 with gr.Column():
                     label = gr.Label(num_top_classes=3, label="Prediction")
                     seen = gr.Image(label="What the model sees", height=180, width=180, interactive=False)
-            examples = vision.load_examples("kmnist")
+            examples = vision_inference.load_examples("kmnist")
             if examples:
                 shown = examples[::3][:10]
                 gr.Examples([[str(example["path"])] for example in shown], inputs=[image], label="Held-out test images",

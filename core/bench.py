@@ -1,8 +1,7 @@
-"""`python -m core bench metrics` and `bench attention`: how fast the lab's scores and attentions run here.
+"""`python -m core bench metrics`: how fast the lab's scores run here.
 
-Metrics: pairs per second on 1,000 sentence pairs (LJ Speech transcripts with seeded character damage) for each
-score, beside a plain-Python dynamic-programming Levenshtein. Attention: exact softmax vs linear attention time
-as the sequence length grows, with the crossover length.
+Pairs per second on 1,000 sentence pairs (LJ Speech transcripts with seeded character damage) for each score,
+beside a plain-Python dynamic-programming Levenshtein.
 """
 from __future__ import annotations
 
@@ -79,25 +78,9 @@ def bench_metrics(args: argparse.Namespace) -> dict:
     }
 
 
-def bench_attention(args: argparse.Namespace) -> dict:
-    from core import theory
-
-    lengths = [int(length) for length in args.lengths.split(",")] if args.lengths else None
-    return theory.attention_timing(theory.TimingConfig(
-        dim=args.dim, order=args.order, repeats=args.repeats,
-        **({"lengths": tuple(lengths)} if lengths else {}),
-    ))
-
-
 def register(commands) -> None:
     parser = commands.task("bench", "metrics", "Pairs per second of every string score on 1,000 sentence pairs.",
                            bench_metrics)
     parser.add_argument("--pairs", type=int, default=1000, help="number of sentence pairs (default: 1000)")
     parser.add_argument("--min-seconds", type=float, default=0.5,
                         help="repeat each score until this much time has passed (default: 0.5)")
-    parser = commands.task("bench", "attention", "Exact softmax vs linear (McLaurin) attention time vs length.",
-                           bench_attention)
-    parser.add_argument("--dim", type=int, default=8, help="query/key dimension D (default: 8)")
-    parser.add_argument("--order", type=int, default=3, help="McLaurin order K of the feature map (default: 3)")
-    parser.add_argument("--lengths", default="", help="comma-separated sequence lengths (default: 16 ... 8192)")
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs per length, best kept (default: 5)")

@@ -5,7 +5,7 @@ from core import cards, paths
 from core.__main__ import main as cli_main
 from core.checkpoints import save_checkpoint
 from core.checkpoints import architecture_of
-from core.models.cnn import HomeworkCNN, preset_config
+from core.vision.model import HomeworkCNN, preset_config
 
 
 def test_shipped_readme_matches_the_cards():

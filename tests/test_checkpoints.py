@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from core.checkpoints import CheckpointError, architecture_of, list_checkpoints, load_checkpoint, load_model, save_checkpoint
-from core.models.cnn import HomeworkCNN, preset_config
+from core.vision.model import HomeworkCNN, preset_config
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from core.checkpoints import architecture_of, build_model
-from core.models.cnn import HomeworkCNN, get_number_trainable_params, parameter_table, preset_config
+from core.vision.model import HomeworkCNN, get_number_trainable_params, parameter_table, preset_config
 
 
 @pytest.mark.parametrize("preset, expected", [("octmnist", 224_892), ("kmnist", 420_906)])

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from core.data.images import MAX_UPLOAD_BYTES
+from core.vision.data import MAX_UPLOAD_BYTES
 from tests.helpers import REPO
 
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"

@@ -10,9 +10,12 @@ import os
 import sys
 
 import pytest
+from PIL import Image
 
-from core import checkpoints, paths, speech_examples, vision
+from core import checkpoints, paths, speech_examples
 from core.translation.inference import MODEL_LABELS, load_translator
+from core.vision import inference as vision_inference
+from core.vision.data import prepare_image
 from tests.helpers import free_port, serve
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -47,22 +50,18 @@ def test_every_tab_is_a_named_endpoint(client):
 
 
 def test_classify_gives_what_core_gives(client):
-    example = vision.load_examples("kmnist")[0]
+    example = vision_inference.load_examples("kmnist")[0]
     if not shipped("cnn/kmnist-maxpool"):
         with pytest.raises(AppError, match="No model card for 'cnn/kmnist-maxpool'"):
             client.predict(handle_file(str(example["path"])), "cnn/kmnist-maxpool", "auto", api_name="/classify")
         return
     label, seen_path, probabilities_plot, activations_plot = client.predict(
         handle_file(str(example["path"])), "cnn/kmnist-maxpool", "auto", api_name="/classify")
-    from core.data.images import prepare_image
-
-    model, card = vision.load_model("cnn/kmnist-maxpool")
-    expected = vision.classify(model, card, prepare_image(example["path"].read_bytes()))
+    model, card = vision_inference.load_model("cnn/kmnist-maxpool")
+    expected = vision_inference.classify(model, card, prepare_image(example["path"].read_bytes()))
     assert label["label"] == expected.label
     confidences = {item["label"]: item["confidence"] for item in label["confidences"]}
     assert confidences[expected.label] == pytest.approx(float(expected.probabilities.max()), abs=1e-5)
-    from PIL import Image
-
     assert Image.open(seen_path).size == (168, 168)
     assert probabilities_plot["type"] == "plotly" and activations_plot["type"] == "plotly"
     heatmaps = [trace for trace in json.loads(activations_plot["plot"])["data"] if trace["type"] == "heatmap"]
@@ -128,7 +127,7 @@ def test_browser_clicks_through_the_tabs(gradio_url, page):
     page.get_by_text(expected).first.wait_for(timeout=60_000)
 
     page.get_by_role("tab", name="Classify").click()
-    first = vision.load_examples("kmnist")[0]
+    first = vision_inference.load_examples("kmnist")[0]
     page.get_by_text(f"{first['class_name']} (test #{first['row']})", exact=True).click()
     page.get_by_role("button", name="Classify", exact=True).click()
     if shipped("cnn/kmnist-maxpool"):

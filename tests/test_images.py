@@ -2,6 +2,7 @@
 import hashlib
 import http.server
 import io
+import socket
 import threading
 import time
 
@@ -10,7 +11,7 @@ import pytest
 from PIL import Image
 
 from core import paths
-from core.data.images import load_kmnist_10k, load_octmnist, prepare_image, stratified_split
+from core.vision.data import load_kmnist_10k, load_octmnist, prepare_image, stratified_split
 from core.errors import BadInputError, DataUnavailableError
 
 
@@ -76,7 +77,6 @@ class socket_that_refuses:
     """A port nothing listens on (bound, then closed), so connections are refused at once."""
 
     def __enter__(self):
-        import socket
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

@@ -4,7 +4,7 @@ import io
 import pytest
 from PIL import Image
 
-from core import vision
+from core.vision.inference import load_examples
 from tests.helpers import assert_no_exception, run_lab, wait_for_app
 
 
@@ -22,7 +22,7 @@ def test_both_variants_predict_the_example_side_by_side():
 
 def test_choosing_another_example_changes_the_input():
     app = _run()
-    last = vision.load_examples("kmnist")[-1]
+    last = load_examples("kmnist")[-1]
     app.selectbox[0].select_index(len(app.selectbox[0].options) - 1).run()
     assert not app.exception
     assert app.selectbox[0].value["file"] == last["file"]

@@ -5,7 +5,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.theory import ConvolutionCheck, ImageAttention, LayerCount, PermutationCheck
+from core.theory.conv_matrix import ConvolutionCheck, LayerCount
+from core.theory.image_attention import ImageAttention, PermutationCheck
 
 
 def convolution_matrix_figure(check: ConvolutionCheck) -> go.Figure:

@@ -10,6 +10,10 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
+from core.checkpoints import count_trainable_parameters
+
+VARIANTS = ("maxpool", "strided")
+
 
 @dataclass(frozen=True)
 class CNNConfig:
@@ -24,7 +28,7 @@ class CNNConfig:
     image_size: int = 28
 
     def __post_init__(self):
-        if self.variant not in ("maxpool", "strided"):
+        if self.variant not in VARIANTS:
             raise ValueError(f"variant must be 'maxpool' or 'strided', not {self.variant!r}")
 
 
@@ -91,7 +95,7 @@ class HomeworkCNN(nn.Module):
 
 def get_number_trainable_params(model: nn.Module) -> int:
     """The homework's name for the parameter count it asked for."""
-    return sum(parameter.numel() for parameter in model.parameters() if parameter.requires_grad)
+    return count_trainable_parameters(model)
 
 
 def parameter_table(model: HomeworkCNN) -> list[dict]:

@@ -1,4 +1,4 @@
-"""Figures of the Vision lab: class probabilities, activation maps, sweep curves, confusion matrices."""
+"""Figures of the Vision lab, shared by both front ends: probabilities, activation maps, sweeps, confusion matrices."""
 from __future__ import annotations
 
 import numpy as np

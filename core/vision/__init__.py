@@ -1,0 +1,6 @@
+"""The Vision lab: the IST homework CNN in its max-pool and strided variants.
+
+model.py the network; data.py images (KMNIST, OCTMNIST, uploads); protocol.py the homework's sweep, test and
+model cards; inference.py checkpoints, one image's classification and the example images; figures.py the plots
+both front ends draw; cli.py the `python -m core` commands.
+"""
