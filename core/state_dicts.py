@@ -11,7 +11,9 @@ from __future__ import annotations
 import io
 import pickletools
 import zipfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
 
 import torch
 from safetensors import SafetensorError
@@ -19,6 +21,7 @@ from safetensors.torch import load as load_safetensors
 
 from core.errors import BadInputError
 
+STUDENT_SUFFIXES = {".pt", ".pth", ".bin", ".safetensors"}
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # a homework CNN or translator is 1-8 MB; this leaves room and bounds memory
 MAX_UNPACKED_BYTES = 4 * MAX_UPLOAD_BYTES  # torch stores tensors uncompressed: more than this inside is a zip bomb
 WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")  # where training loops nest the weights
@@ -44,6 +47,53 @@ class StudentWeights:
     @property
     def parameter_count(self) -> int:
         return sum(tensor.numel() for tensor in self.tensors.values())
+
+
+@dataclass
+class Detection:
+    """Which homework model a lab found in the tensors, and how their names map onto Glassbox's model.
+
+    `variants` lists the readings the file cannot tell apart (the CNN's max-pool and strided variants have the
+    same tensors); `renamed` maps the student's key to Glassbox's; `tied` names tensors stored twice."""
+
+    task: str  # the checkpoint task of the lab: "cnn", "mt"
+    architecture: str  # in words, e.g. "homework CNN, Kuzushiji-MNIST preset (conv1 8x5x5, fc1 576->600)"
+    parameters: int
+    config: dict  # the lab's model config, as a card's architecture holds it (without the variant when ambiguous)
+    variants: list[str] = field(default_factory=list)
+    renamed: dict[str, str] = field(default_factory=dict)
+    tied: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+# A lab's detector: None when the tensors are not its model; a StudentCheckpointError naming the first layer
+# that does not fit when they almost are.
+Detector = Callable[[StudentWeights], "Detection | None"]
+
+
+def detect(weights: StudentWeights, detectors: list[Detector], filename: str) -> list[Detection]:
+    """Every lab's reading of the tensors; an unknown architecture is a user error that lists what was seen."""
+    found = [detection for detector in detectors if (detection := detector(weights)) is not None]
+    if not found:
+        shapes = ", ".join(f"{name} {tuple(tensor.shape)}" for name, tensor in list(weights.tensors.items())[:4])
+        raise StudentCheckpointError(
+            f"{filename}: {len(weights.tensors)} tensors ({weights.parameter_count:,} parameters) that match no homework "
+            f"model Glassbox knows (the CNN of homework 2 in either preset, the character translator with or without "
+            f"attention). First tensors: {shapes}.")
+    return found
+
+
+def read_student_file(path: Path) -> StudentWeights:
+    """`read_student_weights` for a file on disk (the command line), refusing oversized files before reading them."""
+    if not path.is_file():
+        raise StudentCheckpointError(f"{path} is not a file.")
+    if path.stat().st_size > MAX_UPLOAD_BYTES:
+        raise StudentCheckpointError(f"{path.name} is {path.stat().st_size / 2**20:.1f} MB; checkpoints up to "
+                                     f"{MAX_UPLOAD_BYTES // 2**20} MB are accepted.")
+    return read_student_weights(path.read_bytes(), path.name)
 
 
 def read_student_weights(data: bytes, filename: str) -> StudentWeights:
