@@ -18,10 +18,14 @@ def image_for(source: str, size: int, index: int):
     return image_attention.pattern_image(source, size)
 
 
-@st.cache_data(show_spinner="Timing exact and linear attention…")
-def timing(dim: int, order: int, max_length: int) -> dict:
-    lengths = tuple(2 ** n for n in range(4, max_length.bit_length()))
+@st.cache_data(show_spinner="Timing exact and linear attention…", max_entries=16)
+def timing(dim: int, order: int, lengths: tuple[int, ...]) -> dict:
     return linear_attention.attention_timing(linear_attention.TimingConfig(dim=dim, order=order, lengths=lengths, repeats=3))
+
+
+@st.cache_data(max_entries=32)
+def errors_by_order(length: int, dim: int) -> dict[int, float]:
+    return linear_attention.approximation_errors(length, dim, list(range(7)))
 
 
 def convolution_as_a_matrix() -> None:
@@ -85,15 +89,28 @@ def softmax_vs_linear_attention() -> None:
     left, right = st.columns(2)
     left.metric("Feature dimension M = Σₙ C(n+D−1, D−1)", f"{dimensions[order]:,}")
     left.plotly_chart(figures.feature_dimension_figure(dim, dimensions, order), width="stretch")
-    errors = linear_attention.approximation_errors(length, dim, list(range(7)))
-    right.metric(f"Mean error at K = {order}", f"{errors[order]:.2e}")
+    errors = errors_by_order(length, dim)
+    right.metric(f"Mean error at K = {order}", f"{errors[order]:.2e}" if order in errors else "over budget")
     right.plotly_chart(figures.approximation_error_figure(errors, length, dim), width="stretch")
-    if st.toggle("Measure time vs L on this machine", value=True):
-        measured_time_vs_length(dim, order, max_length)
+    if len(errors) < 7:
+        right.caption(f"Orders {', '.join(str(k) for k in range(7) if k not in errors)} are left out at L = {length}, "
+                      f"D = {dim}: their feature maps would need more than {budget_words()} on this shared server.")
+    lengths = [2 ** n for n in range(4, max_length.bit_length())]
+    affordable = linear_attention.affordable_lengths(lengths, dim, order)
+    if len(affordable) < len(lengths):
+        st.info(f"With D = {dim} and K = {order} the timing stops at L = {max(affordable, default=0):,}: longer "
+                f"sequences would need more than {budget_words()} on this shared server.")
+    if len(affordable) >= 2 and st.button("Measure time vs L on this machine", help="Takes a few seconds."):
+        measured_time_vs_length(dim, order, tuple(affordable))
 
 
-def measured_time_vs_length(dim: int, order: int, max_length: int) -> None:
-    measured = timing(dim, order, max_length)
+def budget_words() -> str:
+    return f"{linear_attention.FEATURE_BUDGET / 2 ** 20:.0f} M numbers"
+
+
+def measured_time_vs_length(dim: int, order: int, lengths: tuple[int, ...]) -> None:
+    max_length = lengths[-1]
+    measured = timing(dim, order, lengths)
     st.plotly_chart(figures.timing_figure(measured), width="stretch")
     crossover = measured["measured_crossover_length"]
     flops_crossover = measured["flops_crossover_length"]

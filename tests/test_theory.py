@@ -110,6 +110,13 @@ def test_linear_attention_error_decreases_with_the_order(length, dim, seed):
     assert errors[6] < errors[0] / 3
 
 
+def test_the_budget_leaves_out_what_would_take_gigabytes():
+    assert linear_attention.fits_budget(4096, 8, 3)
+    assert not linear_attention.fits_budget(4096, 16, 6)  # 74 s and 7.9 GB before the budget
+    assert set(linear_attention.approximation_errors(1024, 16, list(range(7)))) == {0, 1, 2, 3}
+    assert linear_attention.affordable_lengths([256, 1024, 4096], 16, 6) == []
+
+
 def test_high_order_linear_attention_matches_exact_softmax_attention():
     q, k, v = linear_attention.random_qkv(32, 4, seed=3)
     exact, _ = scaled_dot_product_attention(q, k, v)

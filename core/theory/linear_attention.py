@@ -15,6 +15,12 @@ import torch
 
 from core.attention import scaled_dot_product_attention
 
+# One visitor's request must stay near 1 GB and 10 s on a shared 2-core server. The feature map of L rows holds L·M
+# numbers and is built from an (L, C, K) gather, so L·M·K is what is capped (D = 16, K = 6 and L = 4,096 took 74 s
+# and 7.9 GB): at most 2^24 numbers, 128 MB in float64.
+FEATURE_BUDGET = 2 ** 24
+
+
 def feature_dimension(dim: int, order: int) -> int:
     """M = Σ_{n=0..K} C(n+D−1, D−1): one feature per monomial of degree ≤ K in D variables."""
     return sum(math.comb(n + dim - 1, dim - 1) for n in range(order + 1))
@@ -56,16 +62,26 @@ def linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, order: i
     return (phi_q @ key_values) / (phi_q @ normalizer[..., None])  # (..., L, Dv)
 
 
+def fits_budget(length: int, dim: int, order: int) -> bool:
+    """Whether linear attention of this size stays within FEATURE_BUDGET (exact attention's L² always does here)."""
+    return length * feature_dimension(dim, order) * max(order, 1) <= FEATURE_BUDGET
+
+
+def affordable_lengths(lengths: list[int], dim: int, order: int) -> list[int]:
+    return [length for length in lengths if fits_budget(length, dim, order)]
+
+
 def random_qkv(length: int, dim: int, seed: int = 0, dtype=torch.float64) -> tuple[torch.Tensor, ...]:
     generator = torch.Generator().manual_seed(seed)
     return tuple(torch.randn(length, dim, generator=generator, dtype=dtype) for _ in range(3))
 
 
 def approximation_errors(length: int, dim: int, orders: list[int], seed: int = 0) -> dict[int, float]:
-    """Mean absolute difference between linear and exact attention outputs, for each order K."""
+    """Mean absolute difference between linear and exact attention outputs, for each order K within the budget."""
     q, k, v = random_qkv(length, dim, seed)
     exact, _ = scaled_dot_product_attention(q, k, v)
-    return {order: float((linear_attention(q, k, v, order) - exact).abs().mean()) for order in orders}
+    return {order: float((linear_attention(q, k, v, order) - exact).abs().mean())
+            for order in orders if fits_budget(length, dim, order)}
 
 
 def attention_flops(length: int, dim: int, order: int) -> dict[str, int]:
