@@ -24,13 +24,16 @@ from core import asr, checkpoints, speech_examples
 from core.data.audio import FEATURES, load_audio, log_mel
 from core.errors import BadInputError, GlassboxError
 from core.speech import DEFAULT_MODEL as DEFAULT_ASR
+from core.state_dicts import STUDENT_SUFFIXES
 from core.translation import data as translation_data
 from core.translation import figures as translation_figures
 from core.translation import inference as translation
 from core.viz import speech as speech_figures
 from core.vision import figures as vision_figures
 from core.vision import inference as vision_inference
-from core.vision.data import MAX_UPLOAD_BYTES, prepare_image
+from core.vision.data import MAX_UPLOAD_BYTES, PreparedImage, prepare_image
+from core.vision.figures import YOUR_MODEL
+from core.vision.student import AMBIGUOUS_VARIANT, DEFAULT_VARIANT, read_student_cnn
 
 DEFAULT_CNN = "cnn/kmnist-maxpool"
 MAX_UPLOAD_MB = 25  # the largest upload any tab takes (audio); .streamlit/config.toml says the same
@@ -81,8 +84,10 @@ def shipped_translators() -> list[str]:
 # ---- endpoints: plain functions, so they can be called and tested without a browser -------------------------
 
 @user_errors
-def classify(image_path: str | None, model_name: str = DEFAULT_CNN, colours: str = "auto"):
-    """Image file -> ({class: probability}, what the model sees (28x28 shown at 168x168), probabilities, activation maps).
+def classify(image_path: str | None, model_name: str = DEFAULT_CNN, colours: str = "auto",
+             your_model_path: str | None = None):
+    """Image file -> ({class: probability}, what the model sees (28x28 shown at 168x168), probabilities, activation maps,
+    and, when your own homework CNN's state_dict is given, what it predicts and its activation maps on the same scale).
 
     The input is a plain file, not a `gr.Image`: Gradio would decode images itself and answer a bad upload with
     its own error; here `core.vision.data.prepare_image` decodes it and explains what is wrong.
@@ -96,14 +101,37 @@ def classify(image_path: str | None, model_name: str = DEFAULT_CNN, colours: str
     model, card = load_model(model_name)
     result = vision_inference.classify(model, card, prepared)
     probabilities = {name: float(p) for name, p in zip(result.class_names, result.probabilities)}
-    variant = card.get("variant", model_name)
+    compared = {card.get("variant", model_name): result}
+    summary, theirs = _your_model(your_model_path, prepared)
+    if theirs is not None and theirs.class_names == result.class_names:
+        compared[YOUR_MODEL] = theirs
+    elif theirs is not None:
+        summary += " Its classes are not this model's, so the bar chart shows only ours."
+    shared_top = max(float(max(r.activations["conv1"].max(), r.activations["conv2"].max()))
+                     for r in [result] + ([theirs] if theirs else []))
     seen = np.kron(prepared.pixels, np.ones((6, 6), dtype=np.uint8))  # nearest-neighbour zoom, no blur
     return (
         probabilities,
         seen,
-        vision_figures.probabilities_figure(result.class_names, {variant: result.probabilities}),
-        vision_figures.activation_maps_figure(prepared.pixels, result.activations),
+        vision_figures.probabilities_figure(result.class_names, {name: r.probabilities for name, r in compared.items()}),
+        vision_figures.activation_maps_figure(prepared.pixels, result.activations, zmax=shared_top),
+        summary,
+        vision_figures.activation_maps_figure(prepared.pixels, theirs.activations, zmax=shared_top) if theirs else None,
     )
+
+
+def _your_model(path: str | None, prepared: PreparedImage) -> tuple[str, vision_inference.Classification | None]:
+    """What a visitor's own CNN predicts under each reading, in words, and the default reading's classification.
+
+    Read afresh on every call and never cached: one visitor's weights are never served to another."""
+    if not path:
+        return "Load your own homework CNN (its saved state_dict) to see it classify the same image.", None
+    student = read_student_cnn(Path(path))
+    results = {variant: vision_inference.classify(model, card, prepared) for variant, (model, card) in student.readings.items()}
+    readings = "; ".join(f"read as {variant}: **{r.label}** ({r.probabilities.max():.1%})" for variant, r in results.items())
+    summary = (f"**{student.filename}**: {student.detection.architecture}, {student.detection.parameters:,} parameters. "
+               f"Prediction, {readings}. {AMBIGUOUS_VARIANT} The plots show the {DEFAULT_VARIANT} reading.")
+    return summary, results[DEFAULT_VARIANT]
 
 
 @user_errors
@@ -178,6 +206,8 @@ def build_app() -> gr.Blocks:
                                           else cnn_models[0], label="Model")
                     colours = gr.Radio(list(COLOURS), value="auto", label="Colours",
                                        info="Trained on light strokes on dark; 'auto' inverts images with a light border.")
+                    your_model = gr.File(type="filepath", file_types=sorted(STUDENT_SUFFIXES), height=100,
+                                         label="Your own model (optional): the homework CNN's torch.save(model.state_dict())")
                     classify_button = gr.Button("Classify", variant="primary")
                 with gr.Column():
                     label = gr.Label(num_top_classes=3, label="Prediction")
@@ -189,7 +219,10 @@ def build_app() -> gr.Blocks:
                             example_labels=[f"{example['class_name']} (test #{example['row']})" for example in shown])
             probabilities_plot = gr.Plot(label="Class probabilities")
             activations_plot = gr.Plot(label="Activation maps")
-            classify_button.click(classify, [image, model_name, colours], [label, seen, probabilities_plot, activations_plot],
+            your_summary = gr.Markdown()
+            your_activations_plot = gr.Plot(label="Your model's activation maps (same colour scale)")
+            classify_button.click(classify, [image, model_name, colours, your_model],
+                                  [label, seen, probabilities_plot, activations_plot, your_summary, your_activations_plot],
                                   api_name="classify")
 
         with gr.Tab("Transcribe", id="transcribe"):

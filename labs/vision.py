@@ -1,18 +1,37 @@
-"""Vision lab: the homework CNN, max-pool vs strided, on the same image; inside, parameters, training, test."""
+"""Vision lab: the homework CNN, max-pool vs strided (and your own, if you load it) on the same image; inside,
+parameters, training, test."""
+from typing import NamedTuple
+
 import pandas as pd
 import streamlit as st
 from PIL import Image
 
 from core.errors import GlassboxError
 from core.reference import reference_results
+from core.state_dicts import MAX_UPLOAD_BYTES as MAX_WEIGHTS_BYTES
+from core.state_dicts import SAVE_STATE_DICT, STUDENT_SUFFIXES
 from core.vision import figures
 from core.vision.data import MAX_UPLOAD_BYTES, PreparedImage, prepare_image
+from core.vision.figures import YOUR_MODEL
 from core.vision.inference import checkpoint_name, classify, load_examples, load_model
 from core.vision.model import VARIANTS
-from core.vision.protocol import RECIPES
+from core.vision.protocol import RECIPES, evaluate_on_card_data
+from core.vision.student import AMBIGUOUS_VARIANT, PRESET_TITLES, StudentCNN, read_student_cnn
 
 PRESET_LABELS = {"kmnist": "Kuzushiji-MNIST (10 hiragana)", "octmnist": "OCTMNIST (4 retina diagnoses)"}
 COLOUR_CHOICES = {"auto": None, "invert": True, "keep": False}
+UPLOAD_SOURCE = "Upload your own"
+
+
+class YourModel(NamedTuple):
+    """The visitor's own CNN and the reading of it they chose (the file cannot tell max-pool from strided)."""
+
+    loaded: StudentCNN
+    variant: str
+
+    @property
+    def reading(self) -> tuple:
+        return self.loaded.readings[self.variant]  # (model, card)
 
 
 @st.cache_resource(show_spinner="Loading the CNN checkpoints…")
@@ -20,8 +39,9 @@ def load_models(preset: str) -> dict:
     return {variant: load_model(checkpoint_name(preset, variant)) for variant in VARIANTS}
 
 
-def models_or_how_to_train(preset: str) -> dict:
-    """Both variants' (model, card); when they are not shipped, the command that makes them, and the page stops."""
+def models_or_how_to_train(preset: str, student_loaded: bool) -> dict:
+    """Both variants' (model, card); when they are not shipped, the command that makes them, and the page stops
+    unless the visitor's own model is there to look at."""
     try:
         return load_models(preset)
     except GlassboxError as error:
@@ -33,21 +53,71 @@ def models_or_how_to_train(preset: str) -> dict:
             f"for {recipe.epochs} epochs each and writes `checkpoints/cnn/{preset}-maxpool` and `-strided`). "
             "OCTMNIST comes from MedMNIST on zenodo.org, which this deployment could not reach."
         )
-        st.stop()
+        if not student_loaded:
+            st.stop()
+        return {}
+
+
+def your_model(preset: str) -> YourModel | None:
+    """The visitor's own homework CNN and the reading they chose, when one is loaded for this preset."""
+    with st.expander("Your own model: load the CNN you trained in the homework"):
+        st.markdown(f"Save the weights in your homework script with `{SAVE_STATE_DICT}` and upload the file: your "
+                    "network joins the comparison as a third column, on the same image and colour scale. Nothing in the "
+                    "file is executed, and it stays in your session only.")
+        upload = st.file_uploader("Your model's weights", type=sorted(suffix[1:] for suffix in STUDENT_SUFFIXES),
+                                  key="student_upload", max_upload_size=MAX_WEIGHTS_BYTES // 2**20)
+        student = session_student(upload)
+        if student is None:
+            return None
+        detection = student.detection
+        st.success(f"**{student.filename}**: {detection.architecture}, {detection.parameters:,} parameters.")
+        if detection.renamed:
+            st.caption("Your layer names, mapped onto Glassbox's: " + ", ".join(
+                f"`{theirs}` → `{ours}`" for theirs, ours in detection.renamed.items()))
+        variant = st.radio("Read your model as", detection.variants, horizontal=True, key="student_variant",
+                           help=AMBIGUOUS_VARIANT)
+        st.caption(AMBIGUOUS_VARIANT + " Section 2 shows what the other reading predicts.")
+    if student.preset != preset:
+        st.warning(f"Your model is a {PRESET_TITLES[student.preset]} model ({len(student.class_names)} classes); "
+                   f"choose the {PRESET_TITLES[student.preset]} preset above to compare it.")
+        return None
+    return YourModel(student, variant)
+
+
+def session_student(upload) -> StudentCNN | None:
+    """An upload read once and kept in this visitor's st.session_state, never in a cache shared between visitors."""
+    if upload is None:
+        st.session_state.pop("student", None)
+        return None
+    held = st.session_state.get("student")
+    if held is None or held["file_id"] != upload.file_id:
+        try:
+            loaded = read_student_cnn(upload.getvalue(), upload.name)
+        except GlassboxError as error:
+            loaded = error
+        held = st.session_state["student"] = {"file_id": upload.file_id, "model": loaded, "evaluations": {}}
+    if isinstance(held["model"], GlassboxError):
+        st.error(f"Your model cannot be loaded. {held['model']}")
+        return None
+    return held["model"]
 
 
 def image_source(preset: str) -> tuple[bytes, str]:
     """The chosen example or upload, as bytes, with a caption."""
-    source = st.radio("Image source", ["Example from the held-out test split", "Upload your own"], horizontal=True)
-    if source.startswith("Example"):
-        examples = load_examples(preset)
-        if not examples:
-            st.info(f"No example images are shipped for {preset}; run `python -m core data vision-examples --preset {preset}`.")
-            st.stop()
+    examples = load_examples(preset)
+    if examples:
+        source = st.radio("Image source", ["Example from the held-out test split", UPLOAD_SOURCE], horizontal=True,
+                          key="image_source")
+    else:
+        st.info(f"No {PRESET_LABELS[preset]} example images ship with Glassbox: upload one shaped like the data set's "
+                f"(28×28 grey; larger images are shrunk to that). `python -m core data vision-examples --preset "
+                f"{preset}` writes examples where the data can be downloaded.")
+        source = UPLOAD_SOURCE
+    if source != UPLOAD_SOURCE:
         example = st.selectbox("Example", examples, format_func=lambda item: item["title"])
         return example["path"].read_bytes(), f"true class: {example['class_name']}"
     upload = st.file_uploader("Any image: PNG, JPEG, GIF, BMP, TIFF, WebP (a dark character on a light background is fine)",
-                              max_upload_size=MAX_UPLOAD_BYTES // 2**20)
+                              max_upload_size=MAX_UPLOAD_BYTES // 2**20, key="image_upload")
     if upload is None:
         st.info("Upload an image to classify it.")
         st.stop()
@@ -72,39 +142,60 @@ def pick_image(preset: str) -> PreparedImage:
     return prepared
 
 
-def predictions(models: dict, prepared: PreparedImage, class_names: list[str]) -> None:
-    st.header("2 · Both variants, side by side")
-    results = {variant: classify(model, model_card, prepared) for variant, (model, model_card) in models.items()}
+def predictions(models: dict, prepared: PreparedImage, class_names: list[str], student: YourModel | None) -> None:
+    st.header("2 · Both variants" + (" and yours" if student else "") + ", side by side")
+    compared = dict(models)
+    if student:
+        compared[YOUR_MODEL] = student.reading
+    results = {name: classify(model, model_card, prepared) for name, (model, model_card) in compared.items()}
     columns = st.columns(len(results))
-    for column, (variant, result) in zip(columns, results.items()):
+    for column, (name, result) in zip(columns, results.items()):
         top = float(result.probabilities.max())
-        column.metric(f"{variant} predicts", result.label, f"{top:.1%} sure", delta_color="off")
-    st.plotly_chart(figures.probabilities_figure(class_names, {variant: r.probabilities for variant, r in results.items()}),
+        column.metric(f"{name} predicts", result.label, f"{top:.1%} sure", delta_color="off")
+    if student:
+        columns[-1].caption(other_readings(student, prepared))
+    st.plotly_chart(figures.probabilities_figure(class_names, {name: r.probabilities for name, r in results.items()}),
                     key="probabilities")
 
     st.subheader("Activation maps")
-    st.caption("ReLU outputs of conv1 (8 channels) and conv2 (16 channels). Both models share one colour scale, "
+    st.caption("ReLU outputs of conv1 (8 channels) and conv2 (16 channels). All models share one colour scale, "
                "so equal colours mean equal activations. Max-pool keeps conv1 at 28×28; the strided conv1 is already 14×14.")
     shared_top = max(float(max(r.activations["conv1"].max(), r.activations["conv2"].max())) for r in results.values())
     columns = st.columns(len(results))
-    for column, (variant, result) in zip(columns, results.items()):
-        column.markdown(f"**{variant}**")
+    for column, (name, result) in zip(columns, results.items()):
+        column.markdown(f"**{name}**" + (f" (read as {student.variant})" if name == YOUR_MODEL else ""))
         column.plotly_chart(figures.activation_maps_figure(prepared.pixels, result.activations, zmax=shared_top),
-                            key=f"activations-{variant}")
+                            key=f"activations-{name}")
 
 
-def parameters(models: dict) -> None:
-    card = models["maxpool"][1]
-    table = card["parameter_table"]
-    st.write(f"Both variants have **{card['trainable_parameters']:,}** trainable parameters: pooling has no weights, "
-             "and a stride changes where a filter is applied, not its size.")
-    left, right = st.columns([3, 2])
-    left.dataframe(pd.DataFrame(table).drop(columns="times_conv_parameters"), hide_index=True)
-    right.plotly_chart(figures.parameter_figure(table), key="parameters")
-    replacement = table[-1]
-    st.info(f"A fully connected layer producing the same {models['maxpool'][0].fc1.in_features} features straight from "
-            f"the 784 pixels would need {replacement['parameters']:,} parameters, "
-            f"{replacement['times_conv_parameters']}× the two convolutions: weight sharing and local filters are why CNNs are small.")
+def other_readings(student: YourModel, prepared: PreparedImage) -> str:
+    """What the readings not chosen predict: one forward pass each, so the visitor sees whether the choice matters."""
+    others = []
+    for variant, (model, card) in student.loaded.readings.items():
+        if variant != student.variant:
+            result = classify(model, card, prepared)
+            others.append(f"read as {variant} instead, it predicts {result.label} ({result.probabilities.max():.1%} sure)")
+    return f"Your model, read as {student.variant}; " + "; ".join(others) + "."
+
+
+def parameters(models: dict, student: YourModel | None) -> None:
+    if models:
+        card = models["maxpool"][1]
+        table = card["parameter_table"]
+        st.write(f"Both variants have **{card['trainable_parameters']:,}** trainable parameters: pooling has no weights, "
+                 "and a stride changes where a filter is applied, not its size.")
+        left, right = st.columns([3, 2])
+        left.dataframe(pd.DataFrame(table).drop(columns="times_conv_parameters"), hide_index=True)
+        right.plotly_chart(figures.parameter_figure(table), key="parameters")
+        replacement = table[-1]
+        st.info(f"A fully connected layer producing the same {models['maxpool'][0].fc1.in_features} features straight "
+                f"from the 784 pixels would need {replacement['parameters']:,} parameters, {replacement['times_conv_parameters']}× "
+                "the two convolutions: weight sharing and local filters are why CNNs are small.")
+    if student:
+        card = student.reading[1]
+        st.subheader(f"Your model: {card['trainable_parameters']:,} trainable parameters")
+        table = [row for row in card["parameter_table"] if "times_conv_parameters" not in row]
+        st.dataframe(pd.DataFrame(table), hide_index=True)
 
 
 def learning_rate_sweep(card: dict) -> None:
@@ -119,15 +210,17 @@ def learning_rate_sweep(card: dict) -> None:
                  hide_index=True)
 
 
-def test_results(models: dict, preset: str, class_names: list[str]) -> None:
-    columns = st.columns(len(models))
+def test_results(models: dict, preset: str, class_names: list[str], student: YourModel | None) -> None:
+    columns = st.columns(len(models) + (1 if student else 0))
     for column, (variant, (_, model_card)) in zip(columns, models.items()):
         metrics = model_card["metrics"]
         column.metric(f"{variant}: test accuracy", f"{metrics['test_accuracy']:.2%}", help=f"n = {metrics['test_n']}")
         column.plotly_chart(figures.confusion_matrix_figure(metrics["test_confusion_matrix"], class_names, variant),
                             key=f"confusion-{variant}")
+    if student:
+        your_test_results(columns[-1], student, class_names)
     reported = [row for row in reference_results("cnn") if preset.lower() in row["dataset"].lower()]
-    if reported:
+    if reported and models:
         st.subheader("Beside what students reported")
         ours = pd.DataFrame([{"who": "Glassbox (this checkpoint)", "model": variant, "test accuracy": mc["metrics"]["test_accuracy"],
                               "data": mc["dataset"]["name"]} for variant, (_, mc) in models.items()])
@@ -137,28 +230,54 @@ def test_results(models: dict, preset: str, class_names: list[str]) -> None:
         st.caption(models["maxpool"][1]["dataset"]["notes"])
 
 
+def your_test_results(column, student: YourModel, class_names: list[str]) -> None:
+    """Your model on the test split the shipped models were scored on, run on demand and kept in your session."""
+    (model, card), variant = student.reading, student.variant
+    evaluations = st.session_state["student"]["evaluations"]
+    column.caption(f"The {card['dataset']['name']} test split the shipped models were scored on: drawn from the "
+                   "official test set, so a model trained on the official training set has never seen it.")
+    if column.button("Evaluate on the test split", key="evaluate-student"):
+        bar = column.progress(0.0, text=f"Your model ({variant}) on {card['dataset']['name']} test…")
+        try:
+            evaluations[variant] = evaluate_on_card_data(model, card, "test", on_progress=bar.progress, batch_size=100)
+        except GlassboxError as error:
+            column.error(f"Your model cannot be evaluated here: {error}")
+        bar.empty()
+    if variant in evaluations:
+        report = evaluations[variant]
+        column.metric(f"{YOUR_MODEL} ({variant}): test accuracy", f"{report['accuracy']:.2%}",
+                      help=f"n = {report['n']}, {report['dataset']}")
+        column.plotly_chart(figures.confusion_matrix_figure(report["confusion_matrix"], class_names, YOUR_MODEL),
+                            key="confusion-student")
+
+
 def main() -> None:
     st.title("Vision lab")
     st.write(
         "The CNN of the IST Deep Learning homework, trained here in two variants that differ in one thing only: "
         "**max-pool** downsamples with 2×2 max-pooling after each convolution, **strided** lets the convolutions "
-        "themselves step by 2. Same feature-map sizes, same parameter count. Feed both the same image and look inside."
+        "themselves step by 2. Same feature-map sizes, same parameter count. Feed both the same image and look inside, "
+        "beside your own homework model if you load it."
     )
     preset = st.segmented_control("Preset", list(PRESET_LABELS), format_func=PRESET_LABELS.get, default="kmnist", required=True)
-    models = models_or_how_to_train(preset)
-    card = models["maxpool"][1]
+    student = your_model(preset)
+    models = models_or_how_to_train(preset, student is not None)
+    card = models["maxpool"][1] if models else student.reading[1]
     class_names = card["dataset"]["classes"]
     prepared = pick_image(preset)
-    predictions(models, prepared, class_names)
+    predictions(models, prepared, class_names, student)
 
     st.header("3 · Inside the models")
     parameters_tab, training_tab, test_tab = st.tabs(["Parameters per layer", "Learning-rate sweep", "Test results"])
     with parameters_tab:
-        parameters(models)
+        parameters(models, student)
     with training_tab:
-        learning_rate_sweep(card)
+        if models:
+            learning_rate_sweep(card)
+        else:
+            st.info("No shipped models for this preset, so no sweep to show.")
     with test_tab:
-        test_results(models, preset, class_names)
+        test_results(models, preset, class_names, student)
 
 
 main()

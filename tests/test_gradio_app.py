@@ -10,6 +10,7 @@ import os
 import sys
 
 import pytest
+import torch
 from PIL import Image
 
 from core import checkpoints, paths, speech_examples
@@ -55,8 +56,8 @@ def test_classify_gives_what_core_gives(client):
         with pytest.raises(AppError, match="No model card for 'cnn/kmnist-maxpool'"):
             client.predict(handle_file(str(example["path"])), "cnn/kmnist-maxpool", "auto", api_name="/classify")
         return
-    label, seen_path, probabilities_plot, activations_plot = client.predict(
-        handle_file(str(example["path"])), "cnn/kmnist-maxpool", "auto", api_name="/classify")
+    label, seen_path, probabilities_plot, activations_plot, your_summary, your_activations = client.predict(
+        handle_file(str(example["path"])), "cnn/kmnist-maxpool", "auto", None, api_name="/classify")
     model, card = vision_inference.load_model("cnn/kmnist-maxpool")
     expected = vision_inference.classify(model, card, prepare_image(example["path"].read_bytes()))
     assert label["label"] == expected.label
@@ -66,6 +67,21 @@ def test_classify_gives_what_core_gives(client):
     assert probabilities_plot["type"] == "plotly" and activations_plot["type"] == "plotly"
     heatmaps = [trace for trace in json.loads(activations_plot["plot"])["data"] if trace["type"] == "heatmap"]
     assert len(heatmaps) == 1 + 8 + 16  # the input, then every channel of conv1 and conv2
+    assert "Load your own" in your_summary and your_activations is None
+
+
+def test_classify_shows_your_own_model_beside_ours(client, tmp_path):
+    if not shipped("cnn/kmnist-maxpool"):
+        pytest.skip("no shipped CNN to compare with")
+    example = vision_inference.load_examples("kmnist")[0]
+    model, _ = vision_inference.load_model("cnn/kmnist-maxpool")
+    torch.save(model.state_dict(), tmp_path / "model.pt")  # our weights under the skeleton's names
+    label, _, probabilities_plot, _, your_summary, your_activations = client.predict(
+        handle_file(str(example["path"])), "cnn/kmnist-maxpool", "auto", handle_file(str(tmp_path / "model.pt")),
+        api_name="/classify")
+    assert f"read as maxpool: **{label['label']}**" in your_summary and "420,906 parameters" in your_summary
+    bars = [trace["name"] for trace in json.loads(probabilities_plot["plot"])["data"]]
+    assert bars == ["maxpool", "your model"] and your_activations["type"] == "plotly"
 
 
 def test_classify_explains_a_file_that_is_not_an_image(client, tmp_path):

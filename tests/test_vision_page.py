@@ -35,8 +35,8 @@ def test_choosing_another_example_changes_the_input():
 ])
 def test_bad_uploads_show_a_message_not_a_traceback(payload, message):
     app = _run()
-    app.radio[0].set_value("Upload your own").run()
-    app.get("file_uploader")[0].set_value(("upload.bin", payload, "application/octet-stream")).run()
+    app.radio(key="image_source").set_value("Upload your own").run()
+    app.file_uploader(key="image_upload").set_value(("upload.bin", payload, "application/octet-stream")).run()
     assert not app.exception
     assert any(message in error.value for error in app.error)
     assert not app.metric  # nothing was classified
@@ -48,8 +48,8 @@ def test_an_uploaded_photo_like_image_is_classified():
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG")
     app = _run()
-    app.radio[0].set_value("Upload your own").run()
-    app.get("file_uploader")[0].set_value(("photo.jpg", buffer.getvalue(), "image/jpeg")).run()
+    app.radio(key="image_source").set_value("Upload your own").run()
+    app.file_uploader(key="image_upload").set_value(("photo.jpg", buffer.getvalue(), "image/jpeg")).run()
     assert not app.exception and not app.error
     assert [metric.label for metric in app.metric][:2] == ["maxpool predicts", "strided predicts"]
 
@@ -80,6 +80,7 @@ def test_browser_user_clicks_through_the_vision_lab(app_url, page, tmp_path):
     wait_for_app(page, "Upload an image to classify it")
     not_an_image = tmp_path / "notes.txt"
     not_an_image.write_text("definitely not a picture")
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(not_an_image))
+    image_uploader = page.locator('[data-testid="stFileUploader"]', has_text="Any image")
+    image_uploader.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(not_an_image))
     page.get_by_text("This image cannot be used").wait_for(timeout=60_000)
     assert_no_exception(page)

@@ -1,4 +1,8 @@
-"""The Vision lab's commands: `train cnn`, `evaluate cnn/...`, `classify` and `data vision-examples`."""
+"""The Vision lab's commands: `train cnn`, `evaluate cnn/...`, `classify` and `data vision-examples`.
+
+`classify --model` and `evaluate` also take a student's own homework CNN (a saved state_dict); `register` adds its
+detector so `inspect-checkpoint` and `evaluate` recognise such files.
+"""
 from __future__ import annotations
 
 import argparse
@@ -7,8 +11,10 @@ from pathlib import Path
 
 from core.errors import BadInputError
 from core.vision.data import load_dataset, prepare_image
-from core.vision.inference import classify, examples_folder, export_examples, load_model
-from core.vision.protocol import RECIPES, recipe_for, run_protocol, test_report
+from core.vision.inference import Classification, classify, examples_folder, export_examples, load_model
+from core.vision.model import VARIANTS
+from core.vision.protocol import RECIPES, evaluate_on_card_data, recipe_for, run_protocol
+from core.vision.student import chosen_variant, detect_student_cnn, read_student_cnn, student_file
 
 INVERT_CHOICES = {"auto": None, "yes": True, "no": False}
 
@@ -23,12 +29,16 @@ def register(commands) -> None:
     train.add_argument("--runs-dir", type=Path, default=None, help="where resumable run states go (default: runs/)")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
 
-    classify_parser = commands.verb("classify", "Classify an image file with a shipped CNN.", _classify_cli)
+    classify_parser = commands.verb("classify", "Classify an image file with a shipped CNN or your own.", _classify_cli)
     classify_parser.add_argument("image", type=Path, help="any image file (shown to the model as 28x28 grayscale)")
-    classify_parser.add_argument("--model", default="cnn/kmnist-maxpool", help="checkpoint (default: cnn/kmnist-maxpool)")
+    classify_parser.add_argument("--model", default="cnn/kmnist-maxpool", help="checkpoint (default: cnn/kmnist-maxpool), "
+                                 "or your homework CNN's saved state_dict (.pt/.pth/.bin/.safetensors)")
+    classify_parser.add_argument("--variant", choices=VARIANTS, default=None, help="for your own file, which the file "
+                                 "cannot tell (default: both readings, maxpool first)")
     classify_parser.add_argument("--invert", choices=list(INVERT_CHOICES), default="auto",
                                  help="make strokes light on dark as in training (default: auto)")
     commands.evaluators["cnn"] = _evaluate_cli
+    commands.checkpoint_detectors.append(detect_student_cnn)
 
     examples = commands.task("data", "vision-examples", "Write held-out example images for the Vision lab page.", _examples_cli)
     examples.add_argument("--preset", choices=sorted(RECIPES), default="kmnist")
@@ -42,11 +52,21 @@ def _train_cli(args: argparse.Namespace) -> dict:
 
 
 def _evaluate_cli(args: argparse.Namespace) -> dict:
-    model, card = load_model(args.model, device=args.device)
-    data = load_dataset(card["dataset"]["name"], seed=card["dataset"].get("split_seed") or 0)
-    report = test_report(model, data, args.split, args.device, limit=args.limit)
-    print(f"{args.model} on {data.name} {args.split}: accuracy {report['accuracy']:.4f} (n={report['n']})", file=sys.stderr)
-    return {"accuracy": report["accuracy"], "n": report["n"]}
+    path = student_file(args.model)
+    if path is None:
+        model, card = load_model(str(Path(args.model).resolve()) if Path(args.model).is_file() else args.model, args.device)
+        described = {}
+    else:
+        student = read_student_cnn(path)
+        variant, note = chosen_variant(args.variant)
+        model, card = student.readings[variant]
+        model.to(args.device)
+        described = {"model": path.name, "architecture": student.detection.architecture, "variant": variant,
+                     **({"variant_note": note} if note else {})}
+    report = evaluate_on_card_data(model, card, args.split, args.device, args.limit)
+    print(f"{args.model} on {report['dataset']} {args.split}: accuracy {report['accuracy']:.4f} (n={report['n']})",
+          file=sys.stderr)
+    return {**described, "accuracy": report["accuracy"], "n": report["n"]}
 
 
 def _examples_cli(args: argparse.Namespace) -> dict:
@@ -58,10 +78,26 @@ def _examples_cli(args: argparse.Namespace) -> dict:
 def _classify_cli(args: argparse.Namespace) -> dict:
     if not args.image.exists():
         raise BadInputError(f"{args.image} does not exist.")
-    model, card = load_model(args.model, device="cpu")
-    result = classify(model, card, prepare_image(args.image.read_bytes(), invert=INVERT_CHOICES[args.invert]))
+    prepared = prepare_image(args.image.read_bytes(), invert=INVERT_CHOICES[args.invert])
+    path = student_file(args.model)
+    if path is None:
+        model, card = load_model(args.model, device="cpu")
+        return {"model": args.model, **_classification(classify(model, card, prepared))}
+    student = read_student_cnn(path)
+    variant, note = chosen_variant(args.variant)
+    results = {reading: classify(model, card, prepared) for reading, (model, card) in student.readings.items()
+               if note or reading == variant}
+    answer = {"model": path.name, "architecture": student.detection.architecture, "variant": variant,
+              **_classification(results[variant])}
+    if note:  # no --variant: the other reading costs one more forward pass, so show it too
+        answer["variant_note"] = note
+        answer["readings"] = {reading: {"label": result.label, "probability": float(result.probabilities.max())}
+                              for reading, result in results.items()}
+    return answer
+
+
+def _classification(result: Classification) -> dict:
     return {
-        "model": args.model,
         "label": result.label,
         "class_index": int(result.probabilities.argmax()),
         "probabilities": {name: float(p) for name, p in zip(result.class_names, result.probabilities)},

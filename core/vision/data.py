@@ -172,11 +172,15 @@ def load_octmnist(cache_dir: Path | None = None, url: str | None = None, md5: st
         raise DataUnavailableError(f"{path} is not a MedMNIST archive ({error}).") from error
     return ImageDataset(
         name="octmnist",
-        class_names=[info["label"][str(index)] for index in range(len(info["label"]))],
+        class_names=octmnist_class_names(),
         splits=splits,
         source=f"MedMNIST v2 OCTMNIST ({url}), {info['license']}",
         notes="Official MedMNIST train/val/test split.",
     )
+
+
+def octmnist_class_names() -> list[str]:
+    return [OCTMNIST_INFO["label"][str(index)] for index in range(len(OCTMNIST_INFO["label"]))]
 
 
 def download(url: str, md5: str, cache_dir: Path, file_name: str, size_note: str) -> Path:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -155,10 +156,18 @@ def build_card(
 
 # ---- evaluation ---------------------------------------------------------------------------------------------
 
-def predict(model: nn.Module, images: torch.Tensor, device: str = "cpu", batch_size: int = 1000) -> torch.Tensor:
+def predict(model: nn.Module, images: torch.Tensor, device: str = "cpu", batch_size: int = 1000,
+            on_progress: Callable[[float], None] | None = None) -> torch.Tensor:
+    """Predicted classes; `on_progress` hears the share of images done after each batch (a page's progress bar)."""
     model.eval()
+    predicted, done = [], 0
     with torch.no_grad():
-        return torch.cat([model(chunk.to(device)).argmax(-1).cpu() for chunk in images.split(batch_size)])
+        for chunk in images.split(batch_size):
+            predicted.append(model(chunk.to(device)).argmax(-1).cpu())
+            done += len(chunk)
+            if on_progress:
+                on_progress(done / len(images))
+    return torch.cat(predicted)
 
 
 def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, device: str = "cpu") -> float:
@@ -171,10 +180,19 @@ def confusion_matrix(true_labels: np.ndarray, predicted: np.ndarray, num_classes
     return counts.reshape(num_classes, num_classes).tolist()
 
 
-def test_report(model: nn.Module, data: ImageDataset, split: str = "test", device: str = "cpu", limit: int | None = None) -> dict:
+def test_report(model: nn.Module, data: ImageDataset, split: str = "test", device: str = "cpu", limit: int | None = None,
+                on_progress: Callable[[float], None] | None = None, batch_size: int = 1000) -> dict:
     """Accuracy and confusion matrix on a split (its first `limit` images only, when given)."""
     images, labels = data.tensors(split)
     images, labels = images[:limit], labels[:limit]
-    predicted = predict(model, images, device)
+    predicted = predict(model, images, device, batch_size, on_progress)
     matrix = confusion_matrix(labels.numpy(), predicted.numpy(), len(data.class_names))
     return {"accuracy": (predicted == labels).float().mean().item(), "n": len(labels), "confusion_matrix": matrix}
+
+
+def evaluate_on_card_data(model: nn.Module, card: dict, split: str = "test", device: str = "cpu", limit: int | None = None,
+                          on_progress: Callable[[float], None] | None = None, batch_size: int = 1000) -> dict:
+    """`test_report` on the data set and split seed the card names, which is where the shipped models were scored."""
+    dataset = card["dataset"]
+    data = load_dataset(dataset["name"], seed=dataset.get("split_seed") or 0)
+    return {"dataset": data.name, **test_report(model, data, split, device, limit, on_progress, batch_size)}
