@@ -131,6 +131,9 @@ def format_human(result: dict, indent: str = "") -> str:
         if isinstance(value, dict):
             lines.append(f"{indent}{key}:")
             lines.append(format_human(value, indent + "  "))
+        elif isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+            lines.append(f"{indent}{key}:")
+            lines.extend(format_human(item, indent + "  ") for item in value)
         elif isinstance(value, float):
             lines.append(f"{indent}{key}: {value:.4f}")
         else:
