@@ -28,6 +28,7 @@ from core.state_dicts import STUDENT_SUFFIXES
 from core.translation import data as translation_data
 from core.translation import figures as translation_figures
 from core.translation import inference as translation
+from core.translation.student import VOCABULARY_FORMAT, load_student_file
 from core.viz import speech as speech_figures
 from core.vision import figures as vision_figures
 from core.vision import inference as vision_inference
@@ -158,21 +159,25 @@ def transcribe(audio_path: str | None, beam: int = 1):
 
 
 @user_errors
-def translate(text: str, beam: int = 1):
-    """Spanish text -> (one row per shipped translator: model, translation, score, ms; attention heatmap)."""
+def translate(text: str, beam: int = 1, student_weights: str | None = None, student_vocabulary: str | None = None):
+    """Spanish text -> (one row per shipped translator, then the student's if uploaded: model, translation, score,
+    ms; attention heatmap). The student's file is read on each call and kept nowhere."""
     if not text or not text.strip():
         raise BadInputError("Type a Spanish sentence first.")
     names = shipped_translators()
     if not names:
         raise GlassboxError(NO_MT_MESSAGE)
+    translators = {f"{name} ({translation.MODEL_LABELS[name]})": load_translator(name) for name in names}
+    if student_weights:
+        translators[f"your model ({Path(student_weights).name})"] = load_student_file(
+            Path(student_weights), Path(student_vocabulary) if student_vocabulary else None)
     rows, figure = [], None
-    for name in names:
-        label = translation.MODEL_LABELS[name]
-        result = load_translator(name).translate(text, max(int(beam), 1))
-        rows.append([f"{name} ({label})", result.translation, round(result.score, 4), round(result.milliseconds, 1)])
+    for label, translator in translators.items():
+        result = translator.translate(text, max(int(beam), 1))
+        rows.append([label, result.translation, round(result.score, 4), round(result.milliseconds, 1)])
         if result.attention is not None and figure is None:
             figure = translation_figures.attention_figure(
-                result, title=f"{name}: where each English character looked (input normalised to “{result.normalised.text}”)")
+                result, title=f"{translator.name}: where each English character looked (input normalised to “{result.normalised.text}”)")
     return rows, figure
 
 
@@ -255,13 +260,19 @@ def _translate_tab() -> None:
         with gr.Column():
             spanish = gr.Textbox(label="Spanish", value="tengo hambre .", max_length=200)
             mt_beam = gr.Slider(1, 10, value=1, step=1, label="Beam width (1 = greedy)")
+            with gr.Accordion("Your model (optional)", open=False):
+                gr.Markdown('The translator you trained in the homework, saved with `torch.save(model.state_dict(), '
+                            f'"model.pt")`. If your vocabulary sizes differ from the course data\'s, add {VOCABULARY_FORMAT}.')
+                student_weights = gr.File(type="filepath", file_types=sorted(STUDENT_SUFFIXES), label="Weights", height=100)
+                student_vocabulary = gr.File(type="filepath", file_types=[".json"], label="Vocabulary", height=100)
             translate_button = gr.Button("Translate", variant="primary")
         translations = gr.Dataframe(headers=["model", "translation", "score", "ms"], label="Translations", wrap=True)
     sentences = _translation_examples()
     if sentences:
         gr.Examples(sentences, inputs=[spanish], label="Held-out test sentences")
     attention_plot = gr.Plot(label="Attention")
-    translate_button.click(translate, [spanish, mt_beam], [translations, attention_plot], api_name="translate")
+    translate_button.click(translate, [spanish, mt_beam, student_weights, student_vocabulary],
+                           [translations, attention_plot], api_name="translate")
 
 
 def main() -> None:

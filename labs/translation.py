@@ -4,11 +4,15 @@ import streamlit as st
 
 from core.errors import GlassboxError
 from core.figures import shown_label
+from core.state_dicts import STUDENT_SUFFIXES
 from core.translation import data, figures
-from core.translation.evaluation import results_table
+from core.translation.evaluation import evaluate_translator, metric_suffix, results_table
 from core.translation.inference import (
     ATTENTION_MODEL, MODEL_LABELS, LoadedTranslator, Translation, decoding_label, load_translator,
 )
+from core.translation.student import VOCABULARY_FORMAT, load_student_upload
+
+STUDENT = "student"  # the visitor's own translator among the page's models; st.session_state[STUDENT] holds it
 
 
 @st.cache_resource(show_spinner="Loading the translation checkpoints…")
@@ -55,12 +59,40 @@ def normalisation(normalised: data.Normalised) -> None:
         )
 
 
-def results(translations: dict[tuple[str, int], Translation], chosen: list[str], beam_width: int) -> None:
+def student_model() -> dict | None:
+    """The visitor's own homework translator, read from an upload into their session only (nothing goes to disk).
+
+    Returns {"upload", "translator", "score"}; the upload is parsed once, not on every rerun of the page."""
+    with st.expander("Your model: the translator you trained in the homework", expanded=STUDENT in st.session_state):
+        st.caption('The file your homework script saved with `torch.save(model.state_dict(), "model.pt")`, with or '
+                   "without attention. Its characters are not in the file: if your vocabulary sizes differ from the "
+                   f"course data's, add {VOCABULARY_FORMAT}.")
+        weights = st.file_uploader("Weights", type=sorted(suffix[1:] for suffix in STUDENT_SUFFIXES), key="student_weights")
+        vocabulary = st.file_uploader("Vocabulary (optional)", type=["json"], key="student_vocabulary")
+    if weights is None:
+        st.session_state.pop(STUDENT, None)
+        return None
+    upload = (weights.file_id, vocabulary.file_id if vocabulary else None)
+    if st.session_state.get(STUDENT, {}).get("upload") != upload:
+        st.session_state.pop(STUDENT, None)
+        try:
+            vocabulary_upload = (vocabulary.getvalue(), vocabulary.name) if vocabulary else ()
+            translator = load_student_upload(weights.getvalue(), weights.name, *vocabulary_upload)
+        except GlassboxError as error:
+            st.error(str(error))
+            return None
+        st.session_state[STUDENT] = {"upload": upload, "translator": translator, "score": None}
+    st.caption(f"Your model: {st.session_state[STUDENT]['translator'].card['architecture']}.")
+    return st.session_state[STUDENT]
+
+
+def results(translations: dict[tuple[str, int], Translation], chosen: list[str], beam_width: int,
+            labels: dict[str, str]) -> None:
     """Each chosen model's greedy and beam translation, side by side."""
-    st.header("2 · Both models, greedy and beam search")
+    st.header("2 · Each model, greedy and beam search")
     for column, name in zip(st.columns(len(chosen)), chosen):
         with column:
-            st.subheader(MODEL_LABELS[name])
+            st.subheader(labels[name])
             for width in (1, beam_width):
                 result = translations[(name, width)]
                 st.metric(decoding_label(width), result.translation or "(empty)")
@@ -68,25 +100,36 @@ def results(translations: dict[tuple[str, int], Translation], chosen: list[str],
                            + ("" if result.output_tokens[-1:] == ["<eos>"] else " · stopped at the length limit"))
 
 
-def inspection(translations: dict[tuple[str, int], Translation], chosen: list[str], beam_width: int) -> None:
-    """The attention model's weights, one output step at a time."""
+def inspection(translations: dict[tuple[str, int], Translation], chosen: list[str], beam_width: int,
+               labels: dict[str, str]) -> None:
+    """The attention weights of each chosen model that has attention, one output step at a time."""
     st.header("3 · Where the attention model looked")
-    if ATTENTION_MODEL not in chosen:
+    drawn = [name for name in chosen if translations[(name, 1)].attention is not None]
+    if not drawn:
         st.info("Add the model with attention to see its weights.")
         return
     decoding = st.radio("Decoding", ["greedy", f"beam {beam_width}"], horizontal=True, key="heatmap_decoding")
-    result = translations[(ATTENTION_MODEL, 1 if decoding == "greedy" else beam_width)]
+    for column, name in zip(st.columns(len(drawn)), drawn):
+        with column:
+            if len(drawn) > 1:
+                st.subheader(labels[name])
+            attention_steps(translations[(name, 1 if decoding == "greedy" else beam_width)],
+                            "" if name == ATTENTION_MODEL else f"{name}-")
+    st.caption("Rows: output characters, ending with the stop token <eos>. Columns: the normalised source. "
+               "Each row sums to 1; hover a cell for its weight.")
+
+
+def attention_steps(result: Translation, key_prefix: str) -> None:
+    """One model's heatmap with a step slider that outlines the row being written."""
     steps = len(result.output_tokens)
-    step = st.slider("Output step", 1, steps, 1, key="step") if steps > 1 else 1
+    step = st.slider("Output step", 1, steps, 1, key=f"{key_prefix}step") if steps > 1 else 1
     row = result.attention[step - 1]
     focus = max(range(len(row)), key=row.__getitem__)
     st.write(
         f"Step {step}: writing **{shown_label(result.output_tokens[step - 1])}**, the model looked most at source "
         f"character #{focus + 1} **{shown_label(result.source_characters[focus])}** (weight {row[focus]:.2f})."
     )
-    st.plotly_chart(figures.attention_figure(result, highlight_step=step), width="stretch", key="attention")
-    st.caption("Rows: output characters, ending with the stop token <eos>. Columns: the normalised source. "
-               "Each row sums to 1; hover a cell for its weight.")
+    st.plotly_chart(figures.attention_figure(result, highlight_step=step), width="stretch", key=f"{key_prefix}attention")
 
 
 def training(translators: dict[str, LoadedTranslator]) -> None:
@@ -106,12 +149,33 @@ def training(translators: dict[str, LoadedTranslator]) -> None:
     )
 
 
+def student_score(student: dict, translators: dict[str, LoadedTranslator], label: str) -> None:
+    """The visitor's model on the test split (greedy), on demand, beside the shipped models' figures from their cards."""
+    st.subheader("Your model on the test split")
+    if st.button("Score your model on the 1,000 test sentences (greedy)", key="student_score"):
+        bar = st.progress(0.0, text="Translating the test sentences…")
+        try:
+            student["score"] = evaluate_translator(
+                student["translator"], progress=lambda done: bar.progress(done, text=f"{done:.0%} of the test sentences"))
+        except GlassboxError as error:
+            st.error(str(error))
+        bar.empty()
+    greedy = metric_suffix(1)
+    rows = [{"model": f"Glassbox, {MODEL_LABELS[name]}", "test error rate": translator.card["metrics"][f"test_error_rate_{greedy}"],
+             "exact matches / 1000": translator.card["metrics"][f"test_exact_matches_{greedy}"]}
+            for name, translator in translators.items()]
+    if student["score"]:
+        rows.append({"model": label, "test error rate": student["score"]["error_rate"],
+                     "exact matches / 1000": student["score"]["exact_matches"]})
+    st.dataframe(pd.DataFrame(rows).style.format({"test error rate": "{:.4f}"}), hide_index=True, key="student_results")
+
+
 st.title("Translation lab")
 st.write(
     "The IST Deep Learning 2022-23 homework's character-level translator: a BiLSTM reads the Spanish sentence one "
     "character at a time and an LSTM writes the English one, character by character. One model must squeeze the "
     "whole sentence into the encoder's final state; the other may look back at every source character through "
-    "**bilinear attention** at each step. Type a sentence and compare them."
+    "**bilinear attention** at each step. Type a sentence and compare them, or load the model you trained."
 )
 try:
     translators = {name: load(name) for name in MODEL_LABELS}
@@ -121,15 +185,22 @@ except GlassboxError as error:
     st.stop()
 
 text, chosen, beam_width = source()
+student = student_model()
+models, labels = dict(translators), dict(MODEL_LABELS)
+if student:
+    models[STUDENT], labels[STUDENT] = student["translator"], f"your model ({student['translator'].name})"
+    chosen = chosen + [STUDENT]
 if not chosen:
     st.info("Pick at least one model.")
     st.stop()
 try:
-    translations = {(name, width): translators[name].translate(text, width) for name in chosen for width in (1, beam_width)}
+    translations = {(name, width): models[name].translate(text, width) for name in chosen for width in (1, beam_width)}
 except GlassboxError as error:
     st.error(str(error))
     st.stop()
 normalisation(next(iter(translations.values())).normalised)
-results(translations, chosen, beam_width)
-inspection(translations, chosen, beam_width)
+results(translations, chosen, beam_width, labels)
+inspection(translations, chosen, beam_width, labels)
 training(translators)
+if student:
+    student_score(student, translators, labels[STUDENT])

@@ -15,9 +15,11 @@ from PIL import Image
 
 from core import checkpoints, paths, speech_examples
 from core.translation.inference import MODEL_LABELS, load_translator
+from core.translation.student import load_student_file
 from core.vision import inference as vision_inference
 from core.vision.data import prepare_image
 from tests.helpers import free_port, serve
+from tests.test_student_translator import skeleton
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import handle_file  # noqa: E402
@@ -47,7 +49,8 @@ def client(gradio_url):
 def test_every_tab_is_a_named_endpoint(client):
     endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
     assert {"/classify", "/transcribe", "/translate"} <= set(endpoints)
-    assert [p["parameter_name"] for p in endpoints["/translate"]["parameters"]] == ["text", "beam"]
+    assert [p["parameter_name"] for p in endpoints["/translate"]["parameters"]] == [
+        "text", "beam", "student_weights", "student_vocabulary"]
 
 
 def test_classify_gives_what_core_gives(client):
@@ -117,6 +120,18 @@ def test_translate_gives_what_core_gives(client):
     assert {row[0].split(" ")[0]: row[1] for row in table["data"]} == expected
     if "mt/spa-eng-attn" in names:
         assert json.loads(attention_plot["plot"])["data"][0]["type"] == "heatmap"
+
+
+def test_translate_adds_a_row_for_an_uploaded_student_model(client, tmp_path):
+    path = tmp_path / "model.pt"
+    torch.save(skeleton(seed=11).state_dict(), path)
+    table, _ = client.predict("tengo hambre .", 1, handle_file(str(path)), None, api_name="/translate")
+    assert table["data"][-1][:2] == ["your model (model.pt)", load_student_file(path).translate("tengo hambre .").translation]
+    assert len(table["data"]) == len([name for name in MODEL_LABELS if shipped(name)]) + 1
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a checkpoint")
+    with pytest.raises(AppError, match="broken.pt is not a checkpoint torch can write"):
+        client.predict("tengo hambre .", 1, handle_file(str(broken)), None, api_name="/translate")
 
 
 def test_translate_refuses_empty_text(client):

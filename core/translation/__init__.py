@@ -6,6 +6,8 @@ bilinear attention.
     inference.py   load a shipped translator and translate one sentence, with its attention weights
     evaluation.py  the homework's error rate over a split, the card's test scores, the results table
     training.py    TranslationRecipe, train, build_card, publish_best
+    student.py     a translator a student trained in the homework: recognised by structure, loaded into Translator
     figures.py     the lab's plotly figures, for both front ends
-    cli.py         register: `train mt`, `translate`, `evaluate mt/NAME`, `data translation-examples`
+    cli.py         register: `train mt`, `translate`, `evaluate mt/NAME|FILE`, `data translation-examples`, the
+                   student translator's detector for `inspect-checkpoint`
 """

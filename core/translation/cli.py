@@ -1,12 +1,17 @@
-"""The translation lab's commands: `train mt`, `translate`, `evaluate mt/NAME` and `data translation-examples`."""
+"""The translation lab's commands: `train mt`, `translate`, `evaluate mt/NAME` and `data translation-examples`;
+`translate --model FILE` and `evaluate FILE` also take a student's saved translator, and `inspect-checkpoint`
+recognises one."""
 from __future__ import annotations
 
 import argparse
 from dataclasses import fields
+from pathlib import Path
 
+from core.state_dicts import STUDENT_SUFFIXES
 from core.translation import data
-from core.translation.evaluation import score
-from core.translation.inference import DEFAULT_MODEL, load_translator, translate
+from core.translation.evaluation import evaluate_translator
+from core.translation.inference import DEFAULT_MODEL, LoadedTranslator, load_translator
+from core.translation.student import detect_translator, load_student_file
 from core.translation.training import TranslationRecipe, publish_best, train
 
 DEFAULT_NAMES = {True: "spa-eng-attn", False: "spa-eng-noattn"}  # by --attention
@@ -17,13 +22,17 @@ def register(commands) -> None:
                   lambda args: {"written": len(data.export_examples()), "file": str(data.EXAMPLES_FILE)})
     train_help = "Train the Spanish->English character translator (homework recipe)."
     _add_train_options(commands.task("train", "mt", train_help, _train_command))
-    translate_help = "Translate a Spanish sentence with a shipped character-level model."
+    translate_help = "Translate a Spanish sentence with a shipped character-level model or your own."
     parser = commands.verb("translate", translate_help, _translate_command)
     parser.add_argument("text", help='Spanish text, e.g. "tengo hambre ."')
-    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"checkpoint name (default: {DEFAULT_MODEL})")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"checkpoint name (default: {DEFAULT_MODEL}) or the "
+                        "state_dict file of the translator you trained in the homework (.pt/.pth/.bin/.safetensors)")
+    parser.add_argument("--vocab", default=None, help="for your own model when its vocabulary sizes differ from the "
+                        'course data\'s: a JSON file {"source": [...], "target": [...]} of characters in id order')
     parser.add_argument("--beam", type=int, default=1, help="beam width (1 = greedy)")
     parser.add_argument("--attention", action="store_true", help="include the attention weights in the output")
     commands.evaluators["mt"] = _evaluate_command
+    commands.checkpoint_detectors.append(detect_translator)
 
 
 def _add_train_options(parser: argparse.ArgumentParser) -> None:
@@ -58,8 +67,18 @@ def _train_command(args: argparse.Namespace) -> dict:
     return {"checkpoint": card["name"], **card["metrics"]}
 
 
+def translator_for(model: str, vocabulary: str | None = None, device: str = "cpu") -> LoadedTranslator:
+    """A shipped name (`mt/spa-eng-attn`), a Glassbox .safetensors beside its card, or a student's state_dict file."""
+    path = Path(model)
+    if path.suffix not in STUDENT_SUFFIXES or not path.is_file():
+        return load_translator(model, device)
+    if path.suffix == ".safetensors" and path.with_suffix(".json").is_file():
+        return load_translator(str(path.resolve()), device)
+    return load_student_file(path, Path(vocabulary) if vocabulary else None)
+
+
 def _translate_command(args: argparse.Namespace) -> dict:
-    result = translate(args.text, args.model, max(args.beam, 1), args.device)
+    result = translator_for(args.model, args.vocab, args.device).translate(args.text, max(args.beam, 1))
     output = {
         "model": result.model,
         "input": result.normalised.original,
@@ -78,9 +97,5 @@ def _translate_command(args: argparse.Namespace) -> dict:
 
 
 def _evaluate_command(args: argparse.Namespace) -> dict:
-    translator = load_translator(args.model, args.device)
-    pairs = data.load_pairs(args.split)[: args.limit]
-    beam_width = max(args.beam, 1)
-    result = score(translator.model, translator.source_vocab, translator.target_vocab, pairs, beam_width, args.device)
-    result.pop("predictions")
-    return {"model": args.model, "split": args.split, "beam_width": beam_width, **result}
+    translator = translator_for(args.model, args.vocab, args.device)
+    return evaluate_translator(translator, args.split, max(args.beam, 1), args.limit, args.device)

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Callable
 
 from core.metrics import mean_error_rate
 from core.reference import reference_results
 from core.translation import data
-from core.translation.inference import ATTENTION_MODEL, MODEL_LABELS, PLAIN_MODEL, decode_sources, decoding_label
+from core.translation.inference import (
+    ATTENTION_MODEL, MODEL_LABELS, PLAIN_MODEL, LoadedTranslator, decode_sources, decoding_label,
+)
 from core.translation.model import Translator
 
 REPORTED_BEAMS = (1, 4, 8)
@@ -15,10 +18,12 @@ CARD_EXAMPLES = 12  # greedy test translations kept in the card
 
 
 def score(model: Translator, source_vocab: data.CharVocabulary, target_vocab: data.CharVocabulary,
-          pairs: list[data.Pair], beam_width: int = 1, device: str = "cpu") -> dict:
+          pairs: list[data.Pair], beam_width: int = 1, device: str = "cpu",
+          progress: Callable[[float], None] | None = None) -> dict:
     """The homework's error rate (mean Levenshtein / reference length), exact matches and time per sentence."""
     started = time.perf_counter()
-    hypotheses = decode_sources(model, source_vocab, [pair.spanish for pair in pairs], beam_width, device=device)
+    hypotheses = decode_sources(model, source_vocab, [pair.spanish for pair in pairs], beam_width, device=device,
+                                progress=progress)
     seconds = time.perf_counter() - started
     predictions = [target_vocab.decode(hypothesis.tokens) for hypothesis in hypotheses]
     references = [pair.english for pair in pairs]
@@ -29,6 +34,16 @@ def score(model: Translator, source_vocab: data.CharVocabulary, target_vocab: da
         "ms_per_sentence": 1000 * seconds / len(pairs),
         "predictions": predictions,
     }
+
+
+def evaluate_translator(translator: LoadedTranslator, split: str = "test", beam_width: int = 1, limit: int | None = None,
+                        device: str = "cpu", progress: Callable[[float], None] | None = None) -> dict:
+    """`score` of a loaded translator (shipped or a student's) on a data split, without the predictions."""
+    pairs = data.load_pairs(split)[:limit]
+    result = score(translator.model, translator.source_vocab, translator.target_vocab, pairs, beam_width, device,
+                   progress)
+    result.pop("predictions")
+    return {"model": translator.name, "split": split, "beam_width": beam_width, **result}
 
 
 def metric_suffix(beam_width: int) -> str:

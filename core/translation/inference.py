@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
@@ -28,8 +29,11 @@ def decoding_label(beam_width: int) -> str:
 
 @torch.no_grad()
 def decode_sources(model: Translator, source_vocab: data.CharVocabulary, sources: list[str], beam_width: int = 1,
-                   batch_size: int = 250, device: str = "cpu") -> list[Hypothesis]:
-    """Translate already-normalised sentences; returns the search hypotheses in input order."""
+                   batch_size: int = 250, device: str = "cpu",
+                   progress: Callable[[float], None] | None = None) -> list[Hypothesis]:
+    """Translate already-normalised sentences; returns the search hypotheses in input order.
+
+    `progress` (a page's progress bar) hears the fraction done after each batch."""
     model.eval()
     hypotheses = []
     for start in range(0, len(sources), batch_size):
@@ -39,6 +43,8 @@ def decode_sources(model: Translator, source_vocab: data.CharVocabulary, sources
         hypotheses += search(
             decoder, len(chunk), data.SOS, data.EOS, model.config.max_output_length, beam_width, LENGTH_PENALTY
         )
+        if progress is not None:
+            progress(len(hypotheses) / len(sources))
     return hypotheses
 
 
@@ -94,7 +100,3 @@ def load_translator(name: str = DEFAULT_MODEL, device: str = "cpu") -> LoadedTra
         name, model, card, data.CharVocabulary(vocabulary["source"]), data.CharVocabulary(vocabulary["target"])
     )
 
-
-def translate(text: str, model: str = DEFAULT_MODEL, beam_width: int = 1, device: str = "cpu") -> Translation:
-    """Load a shipped model and translate one sentence (pages keep the loaded model in their cache instead)."""
-    return load_translator(model, device).translate(text, beam_width)
