@@ -95,7 +95,7 @@ def task_of(model: str, detectors: list[Detector]) -> str:
     if path.suffix not in STUDENT_SUFFIXES or not path.is_file():
         return model.split("/", 1)[0]
     if path.suffix == ".safetensors" and path.with_suffix(".json").is_file():
-        return read_card(str(path.resolve())).get("task", "")
+        return read_card(str(path.resolve())).get("name", "").split("/", 1)[0]  # cards are named task/name
     return detect(read_student_file(path), detectors, path.name)[0].task
 
 
