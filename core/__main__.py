@@ -4,10 +4,10 @@ This is the CLI's composition root, a front end like app.py: it names every lab 
 """
 import sys
 
-from core import bench, cards, cli, speech, speech_examples, speech_real, translation, vision
+from core import bench, cards, cli, translation, vision
+from core.speech import cli as speech_cli
 
-REGISTRARS = [vision.register, speech.register, speech_real.register, translation.register, bench.register,
-              speech_examples.register, cards.register]
+REGISTRARS = [vision.register, speech_cli.register, translation.register, bench.register, cards.register]
 
 
 def main(argv: list[str] | None = None) -> int:

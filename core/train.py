@@ -32,6 +32,7 @@ class RunSettings:
     best_metric: str | None = None  # e.g. "val_accuracy": keep the weights of the best epoch
     best_mode: str = "max"
     best_from_epoch: int = 0  # epochs before this one never count as best (a staged model is incomplete until then)
+    scheduler_steps_per_batch: bool = False  # the LR scheduler steps after every batch; otherwise after every epoch
     description: str = "training"
     quiet: bool = False
     fingerprint: dict = field(default_factory=dict)
@@ -92,12 +93,12 @@ def fit(
             if settings.clip_grad_norm:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), settings.clip_grad_norm)
             optimizer.step()
-            if scheduler is not None and getattr(scheduler, "step_every_batch", False):
+            if scheduler is not None and settings.scheduler_steps_per_batch:
                 scheduler.step()
             total_loss += loss.item() * items
             total_items += items
             bar.set_postfix(loss=f"{total_loss / max(total_items, 1):.4f}", refresh=False)
-        if scheduler is not None and not getattr(scheduler, "step_every_batch", False):
+        if scheduler is not None and not settings.scheduler_steps_per_batch:
             scheduler.step()
 
         model.eval()

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.data.audio import log_mel
-from core.data.augment import (
+from core.speech.features import log_mel
+from core.speech.corpus.augment import (
     AugmentConfig,
     augment_waveform,
     change_speed,
@@ -153,7 +153,7 @@ def _runs(mask: torch.Tensor) -> int:
 @pytest.mark.parametrize("alpha", [0.9, 1.1])
 def test_vtlp_moves_formants_by_alpha(alpha):
     """A spectral peak at mel bin 30 (~1.5 kHz, below the boundary) moves to the bin of alpha × its frequency."""
-    from core.data.augment import _mel_centres_hz
+    from core.speech.corpus.augment import _mel_centres_hz
 
     features = torch.zeros(5, 80)
     features[:, 30] = 1.0

