@@ -146,7 +146,7 @@ def test_learning_rate_shape_follows_the_homework():
     assert rates[-1] < 1e-4 and max(rates) == pytest.approx(1e-3)
 
 
-def test_split_on_silence_keeps_chunks_short():
+def test_silence_chunks_stay_short():
     rate = 16_000
     tone = 0.3 * np.sin(2 * np.pi * 300 * np.arange(3 * rate) / rate)
     pause = np.zeros(rate // 2)

@@ -38,7 +38,7 @@ def _speak(voice_name, tmp_path, clip_id="LJ001-0001"):
     path = tmp_path / f"{voice_name}-{clip_id}.wav"
     synthesize(TEXT, voice, path, clip_id)
     audio, rate = soundfile.read(str(path), dtype="float32")
-    assert rate == synth.SAMPLE_RATE and audio.ndim == 1
+    assert rate == synth.CORPUS_SAMPLE_RATE and audio.ndim == 1
     return audio, rate
 
 

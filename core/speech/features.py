@@ -172,11 +172,6 @@ def pad_features(features: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tens
     return batch, lengths
 
 
-def split_on_silence(audio: np.ndarray, max_seconds: float, sample_rate: int = FEATURES.sample_rate) -> list[np.ndarray]:
-    """Chunks of at most `max_seconds`, cut in the quietest places (see `silence_chunk_spans`)."""
-    return [audio[start:end] for start, end in silence_chunk_spans(audio, max_seconds, sample_rate)]
-
-
 def silence_chunk_spans(audio: np.ndarray, max_seconds: float, sample_rate: int = FEATURES.sample_rate) -> list[tuple[int, int]]:
     """(start, end) sample spans of at most `max_seconds`, cut in the quietest places (librosa's non-silent
     intervals, merged greedily); spans rather than arrays, so the Speech lab can place each chunk in time."""

@@ -47,7 +47,7 @@ from core import paths
 from core.speech.corpus.ljspeech import HOMEWORK_SPLITS, SHARED_LJSPEECH, VOICES_FILE, Utterance, read_metadata, split_rows
 from core.errors import GlassboxError
 
-SAMPLE_RATE = 22_050  # LJ Speech's own rate, so real and synthetic clips share one loader
+CORPUS_SAMPLE_RATE = 22_050  # LJ Speech's own rate, so real and synthetic clips share one loader
 
 
 @dataclass(frozen=True)
@@ -246,13 +246,13 @@ def synthesize(text: str, voice: Voice, out_path: Path, utterance_id: str = "") 
             raise GlassboxError(f"{voice.engine} ({voice.voice}) failed on '{text[:40]}…': {stderr.strip()[:300]}")
         audio, rate = soundfile.read(str(raw_path), dtype="float32", always_2d=True)
         audio = audio.mean(axis=1)
-        if rate != SAMPLE_RATE:
-            audio = soxr.resample(audio, rate, SAMPLE_RATE)
+        if rate != CORPUS_SAMPLE_RATE:
+            audio = soxr.resample(audio, rate, CORPUS_SAMPLE_RATE)
         peak = float(np.abs(audio).max()) if audio.size else 0.0
         if peak > 0.99:  # resampling can overshoot: scale down rather than clip
             audio = audio * (0.99 / peak)
         partial = out_path.with_name(out_path.name + ".part")
-        soundfile.write(str(partial), audio, SAMPLE_RATE, subtype="PCM_16", format="WAV")
+        soundfile.write(str(partial), audio, CORPUS_SAMPLE_RATE, subtype="PCM_16", format="WAV")
         partial.replace(out_path)
 
 
@@ -296,6 +296,27 @@ def synth_ljspeech(
         utterances = [u for split in HOMEWORK_SPLITS for u in split_rows(utterances, split)[:limit]]
     shutil.copyfile(Path(source) / "metadata.csv", out / "metadata.csv")
     assignments = {utterance.id: assign_voice(utterance, voices) for utterance in utterances}
+    _record_voices(out, assignments)
+    # Fast voices first: a training run can start on a large part of the corpus while slow voices finish.
+    todo = [u for u in utterances if not (out / "wavs" / f"{u.id}.wav").exists()]
+    todo.sort(key=lambda u: (-assignments[u.id].speed, u.row))
+    failures = _synthesize_all(todo, assignments, out, workers or os.cpu_count() or 1, quiet)
+    counts: dict[str, int] = {}
+    for voice in assignments.values():
+        counts[voice.name] = counts.get(voice.name, 0) + 1
+    return {
+        "out": str(out),
+        "clips": len(utterances),
+        "synthesized_now": len(todo) - len(failures),
+        "failed": failures[:20],
+        "voices": counts,
+        "held_out_of_train": [voice.name for voice in voices if voice.held_out],
+        "voice_set": voice_set,
+    }
+
+
+def _record_voices(out: Path, assignments: dict[str, Voice]) -> None:
+    """Add the clips' voices to `out`'s voices.csv; refuse a folder whose wavs another voice spoke."""
     existing = {}
     voices_path = out / VOICES_FILE
     if voices_path.exists():
@@ -312,11 +333,10 @@ def synth_ljspeech(
     existing.update({clip_id: voice.name for clip_id, voice in assignments.items()})
     voices_path.write_text("".join(f"{clip_id}|{name}\n" for clip_id, name in sorted(existing.items())), encoding="utf-8")
 
-    # Fast voices first: a training run can start on a large part of the corpus while slow voices finish.
-    todo = [u for u in utterances if not (out / "wavs" / f"{u.id}.wav").exists()]
-    todo.sort(key=lambda u: (-assignments[u.id].speed, u.row))
+
+def _synthesize_all(todo: list[Utterance], assignments: dict[str, Voice], out: Path, workers: int, quiet: bool) -> list[str]:
+    """Synthesize every clip in `todo` in `workers` processes; returns "id: error" for each clip that failed."""
     failures = []
-    workers = workers or os.cpu_count() or 1
     with ProcessPoolExecutor(max_workers=workers) as pool:
         futures = {
             pool.submit(synthesize, u.text, assignments[u.id], out / "wavs" / f"{u.id}.wav", u.id): u for u in todo
@@ -324,15 +344,4 @@ def synth_ljspeech(
         for future in tqdm(as_completed(futures), total=len(futures), desc="synthesizing", file=sys.stderr, disable=quiet):
             if future.exception() is not None:
                 failures.append(f"{futures[future].id}: {future.exception()}")
-    counts: dict[str, int] = {}
-    for voice in assignments.values():
-        counts[voice.name] = counts.get(voice.name, 0) + 1
-    return {
-        "out": str(out),
-        "clips": len(utterances),
-        "synthesized_now": len(todo) - len(failures),
-        "failed": failures[:20],
-        "voices": counts,
-        "held_out_of_train": [voice.name for voice in voices if voice.held_out],
-        "voice_set": voice_set,
-    }
+    return failures
