@@ -118,15 +118,8 @@ def greedy_search(
 
 
 @torch.no_grad()
-def beam_search(
-    decoder: StepDecoder,
-    batch_size: int,
-    sos: int,
-    eos: int,
-    beam_width: int,
-    max_length: int,
-    length_penalty: float = 1.0,
-) -> list[Hypothesis]:
+def beam_search(decoder: StepDecoder, batch_size: int, sos: int, eos: int, beam_width: int, max_length: int,
+                length_penalty: float = 1.0) -> list[Hypothesis]:
     """Keep the `beam_width` best partial sequences per row; return each row's best finished hypothesis.
 
     Every step scores all beam x vocabulary extensions and looks at the best 2 x beam_width: those that end
@@ -146,75 +139,74 @@ def beam_search(
     beam_log_probs[:, 0] = 0.0
     history = torch.zeros(rows, 0, dtype=torch.long)  # tokens so far, per beam
     attention_history: torch.Tensor | None = None  # (rows, steps, source positions)
-    finished: list[list[tuple[float, float, list[int], torch.Tensor | None]]] = [[] for _ in range(batch_size)]
+    finished: list[list[Hypothesis]] = [[] for _ in range(batch_size)]
     done = [False] * batch_size
 
     for step in range(max_length):
         log_probs, state, attention = decoder.step(previous.to(device), state)
-        log_probs = log_probs.float().cpu()
-        vocab = log_probs.shape[-1]
+        log_probs, vocab = log_probs.float().cpu(), log_probs.shape[-1]
         if attention is not None:
-            attention = attention.float().cpu()
-            attention_history = (
-                attention[:, None] if attention_history is None else torch.cat([attention_history, attention[:, None]], 1)
-            )
+            step_attention = attention.float().cpu()[:, None]
+            attention_history = step_attention if attention_history is None else torch.cat([attention_history, step_attention], 1)
         candidates = (beam_log_probs[:, :, None] + log_probs.view(batch_size, beam_width, vocab)).view(batch_size, -1)
         top_log_probs, top_indices = candidates.topk(min(2 * beam_width, candidates.shape[1]), dim=1)  # (batch, 2k)
         top_beams, top_tokens = top_indices // vocab, top_indices % vocab
-        length = step + 1
-
-        next_rows, next_tokens, next_log_probs = [], [], []
+        next_beams = []  # (source row, token, log-prob) of every row's beams for the next step
         for row in range(batch_size):
-            kept = 0
-            for rank in range(top_tokens.shape[1]):
-                log_prob = float(top_log_probs[row, rank])
-                beam, token = int(top_beams[row, rank]), int(top_tokens[row, rank])
-                source_row = row * beam_width + beam
-                if token == eos or log_prob == float("-inf"):
-                    if token == eos and rank < beam_width and not done[row] and log_prob > float("-inf"):
-                        weights = attention_history[source_row] if attention_history is not None else None
-                        finished[row].append(
-                            (normalised_score(log_prob, length, length_penalty), log_prob, history[source_row].tolist(), weights)
-                        )
-                    continue
-                if kept < beam_width:
-                    next_rows.append(source_row)
-                    next_tokens.append(token)
-                    next_log_probs.append(log_prob)
-                    kept += 1
-            while kept < beam_width:  # a tiny vocabulary can leave fewer live extensions than beams
-                next_rows.append(row * beam_width)
-                next_tokens.append(eos)
-                next_log_probs.append(float("-inf"))
-                kept += 1
-            if len(finished[row]) >= beam_width:
-                done[row] = True
+            extensions = _row_extensions(row, beam_width, eos, top_log_probs[row], top_beams[row], top_tokens[row])
+            for source_row, token, log_prob, ended in extensions:
+                if not ended:
+                    next_beams.append((source_row, token, log_prob))
+                elif not done[row]:
+                    finished[row].append(_hypothesis(history, attention_history, source_row, log_prob, step + 1,
+                                                     length_penalty, is_finished=True))
+            done[row] = done[row] or len(finished[row]) >= beam_width
         if all(done):
             break
-        indices = torch.tensor(next_rows)
-        previous = torch.tensor(next_tokens)
+        next_rows, next_tokens, next_log_probs = zip(*next_beams)
+        indices, previous = torch.tensor(next_rows), torch.tensor(next_tokens)
         beam_log_probs = torch.tensor(next_log_probs).view(batch_size, beam_width)
         history = torch.cat([history[indices], previous[:, None]], dim=1)
-        if attention_history is not None:
-            attention_history = attention_history[indices]
+        attention_history = attention_history[indices] if attention_history is not None else None
         state = decoder.reorder(state, indices.to(device))
 
     results = []
     for row in range(batch_size):
-        candidates = [(score, log_prob, tokens, weights, True) for score, log_prob, tokens, weights in finished[row]]
-        if not done[row]:  # ran out of steps: open beams compete too
-            for beam in range(beam_width):
-                log_prob = float(beam_log_probs[row, beam])
-                if log_prob > float("-inf"):
-                    source_row = row * beam_width + beam
-                    weights = attention_history[source_row] if attention_history is not None else None
-                    candidates.append(
-                        (normalised_score(log_prob, history.shape[1], length_penalty), log_prob,
-                         history[source_row].tolist(), weights, False)
-                    )
-        score, log_prob, tokens, weights, is_finished = max(candidates, key=lambda candidate: candidate[0])
-        results.append(Hypothesis(tokens, score, log_prob, is_finished, weights))
+        open_beams = [] if done[row] else [  # ran out of steps: open beams compete too
+            _hypothesis(history, attention_history, row * beam_width + beam, float(beam_log_probs[row, beam]),
+                        history.shape[1], length_penalty, is_finished=False)
+            for beam in range(beam_width) if float(beam_log_probs[row, beam]) > float("-inf")]
+        results.append(max(finished[row] + open_beams, key=lambda hypothesis: hypothesis.score))
     return results
+
+
+def _hypothesis(history: torch.Tensor, attention_history: torch.Tensor | None, source_row: int, log_prob: float,
+                length: int, length_penalty: float, is_finished: bool) -> Hypothesis:
+    """Beam `source_row` of the search so far (tokens (rows, steps), attention (rows, steps, source positions))."""
+    weights = attention_history[source_row] if attention_history is not None else None
+    return Hypothesis(history[source_row].tolist(), normalised_score(log_prob, length, length_penalty), log_prob,
+                      is_finished, weights)
+
+
+def _row_extensions(row: int, beam_width: int, eos: int, top_log_probs: torch.Tensor, top_beams: torch.Tensor,
+                    top_tokens: torch.Tensor) -> list[tuple[int, int, float, bool]]:
+    """One row's pick from its best 2 x beam_width extensions, best first: (source row, token, log-prob, ended).
+
+    Extensions ending in `eos` within the best beam_width come back with ended=True (finished hypotheses); the
+    first beam_width live ones become the next beams, padded with dead beams when a tiny vocabulary leaves fewer.
+    """
+    picked, kept = [], 0
+    for rank in range(top_tokens.shape[0]):
+        log_prob = float(top_log_probs[rank])
+        token, source_row = int(top_tokens[rank]), row * beam_width + int(top_beams[rank])
+        if token == eos or log_prob == float("-inf"):
+            if token == eos and rank < beam_width and log_prob > float("-inf"):
+                picked.append((source_row, token, log_prob, True))
+        elif kept < beam_width:
+            picked.append((source_row, token, log_prob, False))
+            kept += 1
+    picked += [(row * beam_width, eos, float("-inf"), False)] * (beam_width - kept)
+    return picked
 
 
 def search(

@@ -72,39 +72,12 @@ def fit(
             on_epoch_start(model, epoch)
         torch.manual_seed(settings.seed * 100_003 + epoch)
         started = time.perf_counter()
-        model.train()
-        total_loss, total_items = 0.0, 0
-        batches = train_batches(epoch)
-        bar = tqdm(
-            batches,
-            total=_length(batches),
-            desc=f"{settings.description} epoch {epoch + 1}/{settings.epochs}",
-            leave=False,
-            file=sys.stderr,
-            disable=settings.quiet,
-            mininterval=1.0,
-        )
-        for batch in bar:
-            optimizer.zero_grad(set_to_none=True)
-            loss, items = batch_loss(model, batch)
-            if not math.isfinite(loss.item()):
-                raise FloatingPointError(f"The training loss became {loss.item()} in epoch {epoch + 1}.")
-            loss.backward()
-            if settings.clip_grad_norm:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), settings.clip_grad_norm)
-            optimizer.step()
-            if scheduler is not None and settings.scheduler_steps_per_batch:
-                scheduler.step()
-            total_loss += loss.item() * items
-            total_items += items
-            bar.set_postfix(loss=f"{total_loss / max(total_items, 1):.4f}", refresh=False)
-        if scheduler is not None and not settings.scheduler_steps_per_batch:
-            scheduler.step()
+        train_loss = _train_epoch(model, optimizer, train_batches(epoch), batch_loss, settings, scheduler, epoch)
 
         model.eval()
         with torch.no_grad():
             metrics = evaluate(model)
-        record = {"epoch": epoch + 1, "train_loss": total_loss / max(total_items, 1), **metrics}
+        record = {"epoch": epoch + 1, "train_loss": train_loss, **metrics}
         record["seconds"] = round(time.perf_counter() - started, 2)
         history.append(record)
         _save_state(run_dir, fingerprint, model, optimizer, scheduler, history, settings)
@@ -117,6 +90,31 @@ def fit(
     if settings.best_metric and (run_dir / "best.safetensors").exists():
         model.load_state_dict(load_file(str(run_dir / "best.safetensors")))
     return history
+
+
+def _train_epoch(model, optimizer, batches: Iterable, batch_loss, settings: RunSettings, scheduler, epoch: int) -> float:
+    """One pass over `batches` with a progress bar; returns the mean training loss per item."""
+    model.train()
+    total_loss, total_items = 0.0, 0
+    bar = tqdm(batches, total=_length(batches), desc=f"{settings.description} epoch {epoch + 1}/{settings.epochs}",
+               leave=False, file=sys.stderr, disable=settings.quiet, mininterval=1.0)
+    for batch in bar:
+        optimizer.zero_grad(set_to_none=True)
+        loss, items = batch_loss(model, batch)
+        if not math.isfinite(loss.item()):
+            raise FloatingPointError(f"The training loss became {loss.item()} in epoch {epoch + 1}.")
+        loss.backward()
+        if settings.clip_grad_norm:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), settings.clip_grad_norm)
+        optimizer.step()
+        if scheduler is not None and settings.scheduler_steps_per_batch:
+            scheduler.step()
+        total_loss += loss.item() * items
+        total_items += items
+        bar.set_postfix(loss=f"{total_loss / max(total_items, 1):.4f}", refresh=False)
+    if scheduler is not None and not settings.scheduler_steps_per_batch:
+        scheduler.step()
+    return total_loss / max(total_items, 1)
 
 
 def best_epoch(history: list[dict], metric: str, mode: str = "max") -> dict:
