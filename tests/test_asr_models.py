@@ -15,7 +15,6 @@ from core.speech import vocabulary
 from core.speech.features import silence_chunk_spans
 from core.speech.inference import card_decoding, load_model, transcribe_audio
 from core.speech.model import SpeechRecognizer, SpeechRecognizerConfig, speech_transformer_config
-from core.train import RunSettings, fit
 from core.speech.recipe import (
     SpeechRecipe,
     apply_stage,
@@ -24,6 +23,7 @@ from core.speech.recipe import (
     staged_schedule,
     warmup_then_linear_decay,
 )
+from core.train import RunSettings, fit
 
 DECODERS = ["lstm", "transformer", "speech-transformer"]  # the homework decoders and the 11-785 Speech-Transformer
 

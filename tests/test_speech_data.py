@@ -3,6 +3,7 @@ import io
 import shutil
 import socket
 
+import librosa
 import numpy as np
 import pytest
 import soundfile
@@ -104,8 +105,6 @@ def _tone(seconds=1.0, rate=16_000, frequency=440.0):
 
 
 def test_features_match_librosa_melspectrogram():
-    import librosa
-
     audio = _tone(1.3) + 0.01 * np.random.default_rng(0).standard_normal(int(1.3 * 16_000)).astype(np.float32)
     expected = librosa.feature.melspectrogram(
         y=audio, sr=16_000, n_fft=400, hop_length=160, n_mels=80, power=2.0, center=True, pad_mode="reflect", norm="slaney", htk=False
