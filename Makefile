@@ -43,7 +43,7 @@ system-test-deps:
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts
 
-# Text-to-speech voices for `python -m core data synth-ljspeech` (issues 3 and 10; piper from requirements-voices.txt).
+# Text-to-speech voices for `python -m core data synth-ljspeech` (piper from requirements-voices.txt).
 # mbrola, RHVoice and pico sit in Debian's contrib/non-free components, which the default sources do not list: a
 # separate sources file adds them. Skipped when everything is installed already (tests/test_synth_voices.py needs them).
 VOICE_PACKAGES := espeak-ng flite festival festvox-us-slt-hts festvox-kallpc16k mbrola mbrola-us1 mbrola-us2 mbrola-us3 \
@@ -77,7 +77,7 @@ cards: $(VENV)/.installed
 speech-examples: $(VENV)/.installed
 	$(PY) -m core data speech-examples
 
-# Issue 10: every ASR checkpoint and PocketSphinx on real speech (100 real LJ clips, the "other voices" set), ~10 min;
+# Every ASR checkpoint and PocketSphinx on real speech (100 real LJ clips, the "other voices" set), ~10 min;
 # the Speech lab shows PocketSphinx's row from the file it writes.
 .PHONY: bench-asr-real
 bench-asr-real: $(VENV)/.installed

@@ -1,7 +1,7 @@
 """Glassbox's Gradio front end: classify, transcribe and translate tabs over `core/`, each one also an API endpoint.
 
 It shares nothing with the Streamlit pages except `core`: the same checkpoints, the same inference functions
-and the same plotly figures (`core/viz`). Every tab's button is a named endpoint (`/classify`, `/transcribe`,
+and the same plotly figures. Every tab's button is a named endpoint (`/classify`, `/transcribe`,
 `/translate`) that `gradio_client` can call. Nothing here reaches the internet: analytics are off, there is no
 share link, and the theme uses system fonts instead of Google Fonts.
 
@@ -20,16 +20,16 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from core import asr, checkpoints, speech_examples
-from core.data.audio import FEATURES, load_audio, log_mel
+from core import checkpoints
 from core.errors import BadInputError, GlassboxError
-from core.speech import DEFAULT_MODEL as DEFAULT_ASR
+from core.speech import examples as speech_examples, figures as speech_figures, inference as speech_inference
+from core.speech.card import HOW_TO_GET_CHECKPOINTS
+from core.speech.features import FEATURES, load_audio, log_mel
 from core.state_dicts import STUDENT_SUFFIXES
 from core.translation import data as translation_data
 from core.translation import figures as translation_figures
 from core.translation import inference as translation
 from core.translation.student import VOCABULARY_FORMAT, load_student_file
-from core.viz import speech as speech_figures
 from core.vision import figures as vision_figures
 from core.vision import inference as vision_inference
 from core.vision.data import MAX_UPLOAD_BYTES, PreparedImage, prepare_image
@@ -39,10 +39,8 @@ from core.vision.student import AMBIGUOUS_VARIANT, DEFAULT_VARIANT, read_student
 DEFAULT_CNN = "cnn/kmnist-maxpool"
 MAX_UPLOAD_MB = 25  # the largest upload any tab takes (audio); .streamlit/config.toml says the same
 COLOURS = {"auto": None, "invert": True, "keep": False}
-NO_ASR_MESSAGE = (
-    "No speech recognizer is shipped with this copy of Glassbox yet (checkpoints/asr/ holds no model). "
-    "Train one with `python -m core train asr --decoder transformer` (and `--decoder lstm`), then reload this page."
-)
+NO_ASR_MESSAGE = ("No speech recognizer is shipped with this copy of Glassbox yet (checkpoints/asr/ holds no model). "
+                  f"{HOW_TO_GET_CHECKPOINTS} Then reload this page.")
 NO_MT_MESSAGE = "No translator is shipped yet: train them with `python -m core train mt --attention` and `--no-attention`."
 THEME = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
 
@@ -62,7 +60,7 @@ def user_errors(function):
 
 @functools.cache
 def load_model(name: str):
-    loaders = {"cnn": vision_inference.load_model, "asr": asr.load_model}
+    loaders = {"cnn": vision_inference.load_model, "asr": speech_inference.load_model}
     return loaders[name.split("/", 1)[0]](name)
 
 
@@ -74,7 +72,7 @@ def load_translator(name: str) -> translation.LoadedTranslator:
 def asr_models() -> list[str]:
     """Shipped recognizers, the default (transformer) first: its attention is the one drawn."""
     names = checkpoints.list_checkpoints("asr")
-    return sorted(names, key=lambda name: (name != DEFAULT_ASR, name))
+    return sorted(names, key=lambda name: (name != speech_inference.DEFAULT_MODEL, name))
 
 
 def shipped_translators() -> list[str]:
@@ -143,12 +141,12 @@ def transcribe(audio_path: str | None, beam: int = 1):
         raise GlassboxError(NO_ASR_MESSAGE)
     if not audio_path:
         raise BadInputError("Upload or record some speech first.")
-    audio = load_audio(audio_path, max_seconds=asr.LAB_MAX_SECONDS)
+    audio = load_audio(audio_path, max_seconds=speech_inference.LAB_MAX_SECONDS)
     duration = len(audio) / FEATURES.sample_rate
     rows, figure = [], None
     for name in names:
-        model, _ = load_model(name)
-        inspected = asr.transcribe_with_attention(model, audio, beam=int(beam))
+        model, card = load_model(name)
+        inspected = speech_inference.transcribe_with_attention(model, audio, speech_inference.card_decoding(card, int(beam)))
         rows.append([name, inspected.text, round(inspected.seconds, 3)])
         if figure is None:
             average = speech_figures.AttentionChoice("average of all layers and heads", None, None)
@@ -232,7 +230,7 @@ def build_app() -> gr.Blocks:
 
         with gr.Tab("Transcribe", id="transcribe"):
             gr.Markdown("Every shipped speech recognizer on the same recording (up to "
-                        f"{asr.LAB_MAX_SECONDS:.0f} s), and where the first one listened while writing each character. "
+                        f"{speech_inference.LAB_MAX_SECONDS:.0f} s), and where the first one listened while writing each character. "
                         + _status(asr_models(), NO_ASR_MESSAGE))
             with gr.Row():
                 with gr.Column():

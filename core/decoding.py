@@ -11,7 +11,8 @@ transformers or what the tokens mean:
 
 Both searches are batched (every sentence advances one token per step) and rank hypotheses by a
 length-normalised score, sum(log p) / length ** length_penalty, where length counts the stop token:
-without it, summed log-probabilities favour stopping early.
+without it, summed log-probabilities favour stopping early. `JointCTCStepDecoder` wraps a StepDecoder whose
+encoder also has a CTC head, and mixes the CTC prefix score into every step (`DecodingOptions.ctc_weight`).
 """
 from __future__ import annotations
 
@@ -19,6 +20,19 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
+
+
+@dataclass(frozen=True)
+class DecodingOptions:
+    """How a model's output is searched; a model card's `decoding` section stores the ones chosen after training.
+
+    The network holds none of these: the same weights decode greedily or with a beam, with or without CTC.
+    """
+
+    beam_width: int = 1  # 1: greedy search
+    length_penalty: float = 1.0  # see `normalised_score`
+    ctc_weight: float = 0.0  # joint CTC-attention decoding: weight of the CTC prefix score (needs a CTC head)
+    max_chunk_seconds: float = 8.0  # speech: longer recordings are cut at pauses into chunks of at most this
 
 
 class StepDecoder(Protocol):
@@ -104,15 +118,8 @@ def greedy_search(
 
 
 @torch.no_grad()
-def beam_search(
-    decoder: StepDecoder,
-    batch_size: int,
-    sos: int,
-    eos: int,
-    beam_width: int,
-    max_length: int,
-    length_penalty: float = 1.0,
-) -> list[Hypothesis]:
+def beam_search(decoder: StepDecoder, batch_size: int, sos: int, eos: int, beam_width: int, max_length: int,
+                length_penalty: float = 1.0) -> list[Hypothesis]:
     """Keep the `beam_width` best partial sequences per row; return each row's best finished hypothesis.
 
     Every step scores all beam x vocabulary extensions and looks at the best 2 x beam_width: those that end
@@ -132,75 +139,74 @@ def beam_search(
     beam_log_probs[:, 0] = 0.0
     history = torch.zeros(rows, 0, dtype=torch.long)  # tokens so far, per beam
     attention_history: torch.Tensor | None = None  # (rows, steps, source positions)
-    finished: list[list[tuple[float, float, list[int], torch.Tensor | None]]] = [[] for _ in range(batch_size)]
+    finished: list[list[Hypothesis]] = [[] for _ in range(batch_size)]
     done = [False] * batch_size
 
     for step in range(max_length):
         log_probs, state, attention = decoder.step(previous.to(device), state)
-        log_probs = log_probs.float().cpu()
-        vocab = log_probs.shape[-1]
+        log_probs, vocab = log_probs.float().cpu(), log_probs.shape[-1]
         if attention is not None:
-            attention = attention.float().cpu()
-            attention_history = (
-                attention[:, None] if attention_history is None else torch.cat([attention_history, attention[:, None]], 1)
-            )
+            step_attention = attention.float().cpu()[:, None]
+            attention_history = step_attention if attention_history is None else torch.cat([attention_history, step_attention], 1)
         candidates = (beam_log_probs[:, :, None] + log_probs.view(batch_size, beam_width, vocab)).view(batch_size, -1)
         top_log_probs, top_indices = candidates.topk(min(2 * beam_width, candidates.shape[1]), dim=1)  # (batch, 2k)
         top_beams, top_tokens = top_indices // vocab, top_indices % vocab
-        length = step + 1
-
-        next_rows, next_tokens, next_log_probs = [], [], []
+        next_beams = []  # (source row, token, log-prob) of every row's beams for the next step
         for row in range(batch_size):
-            kept = 0
-            for rank in range(top_tokens.shape[1]):
-                log_prob = float(top_log_probs[row, rank])
-                beam, token = int(top_beams[row, rank]), int(top_tokens[row, rank])
-                source_row = row * beam_width + beam
-                if token == eos or log_prob == float("-inf"):
-                    if token == eos and rank < beam_width and not done[row] and log_prob > float("-inf"):
-                        weights = attention_history[source_row] if attention_history is not None else None
-                        finished[row].append(
-                            (normalised_score(log_prob, length, length_penalty), log_prob, history[source_row].tolist(), weights)
-                        )
-                    continue
-                if kept < beam_width:
-                    next_rows.append(source_row)
-                    next_tokens.append(token)
-                    next_log_probs.append(log_prob)
-                    kept += 1
-            while kept < beam_width:  # a tiny vocabulary can leave fewer live extensions than beams
-                next_rows.append(row * beam_width)
-                next_tokens.append(eos)
-                next_log_probs.append(float("-inf"))
-                kept += 1
-            if len(finished[row]) >= beam_width:
-                done[row] = True
+            extensions = _row_extensions(row, beam_width, eos, top_log_probs[row], top_beams[row], top_tokens[row])
+            for source_row, token, log_prob, ended in extensions:
+                if not ended:
+                    next_beams.append((source_row, token, log_prob))
+                elif not done[row]:
+                    finished[row].append(_hypothesis(history, attention_history, source_row, log_prob, step + 1,
+                                                     length_penalty, is_finished=True))
+            done[row] = done[row] or len(finished[row]) >= beam_width
         if all(done):
             break
-        indices = torch.tensor(next_rows)
-        previous = torch.tensor(next_tokens)
+        next_rows, next_tokens, next_log_probs = zip(*next_beams)
+        indices, previous = torch.tensor(next_rows), torch.tensor(next_tokens)
         beam_log_probs = torch.tensor(next_log_probs).view(batch_size, beam_width)
         history = torch.cat([history[indices], previous[:, None]], dim=1)
-        if attention_history is not None:
-            attention_history = attention_history[indices]
+        attention_history = attention_history[indices] if attention_history is not None else None
         state = decoder.reorder(state, indices.to(device))
 
     results = []
     for row in range(batch_size):
-        candidates = [(score, log_prob, tokens, weights, True) for score, log_prob, tokens, weights in finished[row]]
-        if not done[row]:  # ran out of steps: open beams compete too
-            for beam in range(beam_width):
-                log_prob = float(beam_log_probs[row, beam])
-                if log_prob > float("-inf"):
-                    source_row = row * beam_width + beam
-                    weights = attention_history[source_row] if attention_history is not None else None
-                    candidates.append(
-                        (normalised_score(log_prob, history.shape[1], length_penalty), log_prob,
-                         history[source_row].tolist(), weights, False)
-                    )
-        score, log_prob, tokens, weights, is_finished = max(candidates, key=lambda candidate: candidate[0])
-        results.append(Hypothesis(tokens, score, log_prob, is_finished, weights))
+        open_beams = [] if done[row] else [  # ran out of steps: open beams compete too
+            _hypothesis(history, attention_history, row * beam_width + beam, float(beam_log_probs[row, beam]),
+                        history.shape[1], length_penalty, is_finished=False)
+            for beam in range(beam_width) if float(beam_log_probs[row, beam]) > float("-inf")]
+        results.append(max(finished[row] + open_beams, key=lambda hypothesis: hypothesis.score))
     return results
+
+
+def _hypothesis(history: torch.Tensor, attention_history: torch.Tensor | None, source_row: int, log_prob: float,
+                length: int, length_penalty: float, is_finished: bool) -> Hypothesis:
+    """Beam `source_row` of the search so far (tokens (rows, steps), attention (rows, steps, source positions))."""
+    weights = attention_history[source_row] if attention_history is not None else None
+    return Hypothesis(history[source_row].tolist(), normalised_score(log_prob, length, length_penalty), log_prob,
+                      is_finished, weights)
+
+
+def _row_extensions(row: int, beam_width: int, eos: int, top_log_probs: torch.Tensor, top_beams: torch.Tensor,
+                    top_tokens: torch.Tensor) -> list[tuple[int, int, float, bool]]:
+    """One row's pick from its best 2 x beam_width extensions, best first: (source row, token, log-prob, ended).
+
+    Extensions ending in `eos` within the best beam_width come back with ended=True (finished hypotheses); the
+    first beam_width live ones become the next beams, padded with dead beams when a tiny vocabulary leaves fewer.
+    """
+    picked, kept = [], 0
+    for rank in range(top_tokens.shape[0]):
+        log_prob = float(top_log_probs[rank])
+        token, source_row = int(top_tokens[rank]), row * beam_width + int(top_beams[rank])
+        if token == eos or log_prob == float("-inf"):
+            if token == eos and rank < beam_width and log_prob > float("-inf"):
+                picked.append((source_row, token, log_prob, True))
+        elif kept < beam_width:
+            picked.append((source_row, token, log_prob, False))
+            kept += 1
+    picked += [(row * beam_width, eos, float("-inf"), False)] * (beam_width - kept)
+    return picked
 
 
 def search(
@@ -230,3 +236,93 @@ def _device_of(state) -> torch.device:
         elif isinstance(item, (list, tuple)):
             stack.extend(item)
     return torch.device("cpu")
+
+
+class JointCTCStepDecoder:
+    """Joint CTC-attention decoding (Watanabe et al. 2017, eq. 9 and Algorithm 2): each step's score of character c
+    after prefix g is (1 - w) log p_att(c | g) + w (log p_ctc(g c …) - log p_ctc(g …)), where p_ctc(h …) is the
+    CTC probability of every transcript that starts with h, summed over all alignments (the prefix score).
+
+    The CTC term cannot be fooled by an attention decoder that loops or stops early: a prefix whose characters
+    the audio does not hold gets a vanishing prefix score, and the stop token scores the probability that the
+    whole clip is exactly the prefix. The forward variables of every candidate extension are computed in one
+    pass over the frames (rows x vocabulary at once) and carried in the state, so beam search reorders them
+    with the rest of the state (the CTC emissions too, as the memory is, so one reorder widens a batch into beams).
+    """
+
+    def __init__(self, decoder: StepDecoder, ctc_log_probs: torch.Tensor, frames: torch.Tensor, weight: float,
+                 blank: int, sos: int, eos: int):
+        """ctc_log_probs (rows, frames, vocab) over the encoder output, frames (rows,) its true lengths; `blank` is the
+        CTC blank, `sos` and `eos` the decoder's start and stop tokens (the blank and `sos` are never emitted)."""
+        self.decoder, self.weight = decoder, weight
+        self.blank_id, self.sos_id, self.stop_id = blank, sos, eos
+        rows, steps, vocab = ctc_log_probs.shape
+        past_end = torch.arange(steps, device=frames.device)[None, :] >= frames[:, None]  # (rows, steps)
+        # Frames past a clip's end emit blank with certainty, so every forward variable carries its mass to the end.
+        self.emissions = ctc_log_probs.masked_fill(past_end[:, :, None], float("-inf"))
+        self.emissions[:, :, self.blank_id] = self.emissions[:, :, self.blank_id].masked_fill(past_end, 0.0)
+        self.not_scored = torch.tensor([self.sos_id, self.blank_id], device=ctc_log_probs.device)  # never emitted
+
+    def start(self) -> dict:
+        rows = self.emissions.shape[0]
+        blank = self.emissions[:, :, self.blank_id]
+        return {"attention": self.decoder.start(), "emissions": self.emissions,
+                # The empty prefix: ended in a non-blank never, in blank after every frame so far.
+                "ending_label": torch.full_like(blank, float("-inf")), "ending_blank": blank.cumsum(dim=1),
+                "score": torch.zeros(rows, device=blank.device),
+                "last": torch.full((rows,), -1, dtype=torch.long, device=blank.device), "candidates": None}
+
+    def step(self, previous_tokens: torch.Tensor, state: dict):
+        if state["candidates"] is not None:  # the prefix grew by previous_tokens: take that candidate's variables
+            label, blank, score = state["candidates"]
+            pick = previous_tokens[:, None, None].expand(-1, label.shape[1], 1)
+            state = state | {"ending_label": label.gather(2, pick)[:, :, 0], "ending_blank": blank.gather(2, pick)[:, :, 0],
+                             "score": score.gather(1, previous_tokens[:, None])[:, 0], "last": previous_tokens}
+        attention_log_probs, attention_state, weights = self.decoder.step(previous_tokens, state["attention"])
+        label, blank, prefix_scores = self._extend(state)
+        ctc_gain = prefix_scores - state["score"][:, None]
+        ctc_gain = ctc_gain.masked_fill(ctc_gain.isnan(), float("-inf"))  # -inf - -inf: an impossible prefix stays so
+        ctc_gain[:, self.not_scored] = float("-inf")
+        joint = (1 - self.weight) * attention_log_probs + self.weight * ctc_gain
+        return joint, state | {"attention": attention_state, "candidates": (label, blank, prefix_scores)}, weights
+
+    def _extend(self, state: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Forward variables (rows, frames, vocab) of the prefix extended by every character, and their prefix scores."""
+        emissions = state["emissions"]
+        rows, steps, vocab = emissions.shape
+        ending_label, ending_blank = state["ending_label"], state["ending_blank"]
+        # phi: paths that may emit a new character at the next frame; repeating the last one needs a blank between.
+        either = torch.logaddexp(ending_label, ending_blank)[:, :, None].expand(-1, -1, vocab).clone()
+        repeat = state["last"] >= 0
+        if bool(repeat.any()):
+            rows_repeating = repeat.nonzero()[:, 0]
+            either[rows_repeating, :, state["last"][rows_repeating]] = ending_blank[rows_repeating]
+        label = torch.full((rows, steps, vocab), float("-inf"), device=emissions.device)
+        blank = torch.full_like(label, float("-inf"))
+        empty_prefix = state["last"] < 0
+        label[:, 0] = torch.where(empty_prefix[:, None], emissions[:, 0], torch.full_like(emissions[:, 0], float("-inf")))
+        prefix_scores = label[:, 0].clone()
+        for frame in range(1, steps):
+            entering = either[:, frame - 1] + emissions[:, frame]
+            label[:, frame] = torch.logaddexp(label[:, frame - 1] + emissions[:, frame], entering)
+            blank[:, frame] = torch.logaddexp(blank[:, frame - 1], label[:, frame - 1]) + emissions[:, frame, self.blank_id, None]
+            prefix_scores = torch.logaddexp(prefix_scores, entering)
+        # Stopping now: the whole clip is exactly the prefix.
+        prefix_scores[:, self.stop_id] = torch.logaddexp(ending_label[:, -1], ending_blank[:, -1])
+        return label, blank, prefix_scores
+
+    def reorder(self, state: dict, indices: torch.Tensor) -> dict:
+        return select_rows(state, indices)
+
+
+
+
+def select_rows(state, indices: torch.Tensor):
+    """Copy of a nested state with row `indices` of every tensor (batch is dim 0 everywhere in the state)."""
+    if torch.is_tensor(state):
+        return state.index_select(0, indices)
+    if isinstance(state, dict):
+        return {key: select_rows(value, indices) for key, value in state.items()}
+    if isinstance(state, tuple):
+        return tuple(select_rows(value, indices) for value in state)
+    return state

@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable, Sequence
@@ -59,6 +60,28 @@ def word_error_rate(hypothesis: str, reference: str) -> float:
     return jiwer.wer(reference, hypothesis) if reference.strip() else float(bool(hypothesis.strip()))
 
 
+def corpus_error_rates(hypotheses: list[str], references: list[str]) -> dict[str, float]:
+    """Corpus CER and WER (total edits / total reference length, jiwer), over the pairs with a non-empty reference."""
+    pairs = [(hypothesis, reference) for hypothesis, reference in zip(hypotheses, references) if reference.strip()]
+    if not pairs:
+        return {"cer": float("nan"), "wer": float("nan")}
+    kept_hypotheses, kept_references = [h for h, _ in pairs], [r for _, r in pairs]
+    return {"cer": jiwer.cer(kept_references, kept_hypotheses), "wer": jiwer.wer(kept_references, kept_hypotheses)}
+
+
+WORD_CHARACTERS = "a-z' "  # what recognizers with different alphabets are compared on (PocketSphinx beside ours)
+
+
+def normalize_for_scoring(text: str, kept: str = WORD_CHARACTERS, others: str = " ") -> str:
+    """Lower-case, characters outside `kept` (a regex class body) replaced by `others`, single spaces.
+
+    The speech vocabulary has no apostrophe, so its transcripts of "don't" carry the unknown token `#`; a `#` between
+    two letters is read back as the apostrophe it stands for (elsewhere `#` marks quotes or colons and is dropped).
+    """
+    text = re.sub(r"(?<=[a-z])#(?=[a-z])", "'", text.lower())
+    return " ".join(re.sub(f"[^{kept}]+", others, text).split())
+
+
 def all_scores(hypothesis: str, reference: str) -> dict[str, float]:
     """Every score the labs show for one transcript or translation against its reference."""
     return {
@@ -70,17 +93,6 @@ def all_scores(hypothesis: str, reference: str) -> dict[str, float]:
         "cer": character_error_rate(hypothesis, reference),
         "wer": word_error_rate(hypothesis, reference),
     }
-
-
-def character_alignment(hypothesis: str, reference: str) -> list[tuple[str, str, str]]:
-    """Align reference to hypothesis as (operation, reference chars, hypothesis chars) runs.
-
-    operation is one of "equal", "replace", "delete" (in reference only) or "insert" (in hypothesis only).
-    """
-    runs = []
-    for operation, ref_start, ref_end, hyp_start, hyp_end in Levenshtein.opcodes(reference, hypothesis):
-        runs.append((operation, reference[ref_start:ref_end], hypothesis[hyp_start:hyp_end]))
-    return runs
 
 
 # --- The ASR homework's token lists -------------------------------------------------------------------------------
@@ -113,7 +125,7 @@ def chrf_score(hypothesis: str, reference: str) -> float:
 def every_score(hypothesis: str, reference: str, tokenize: Tokenizer) -> dict[str, float]:
     """Every score of the Metrics lab: `all_scores`, chrF, and the token-list variants (keys `tokens_*`).
 
-    `tokenize` is the ASR homework's vocabulary (core.data.asr_text.encode): the scores are the homework's."""
+    `tokenize` is the ASR homework's vocabulary (core.speech.vocabulary.encode): the scores are the homework's."""
     scores = all_scores(hypothesis, reference)
     scores["chrf"] = chrf_score(hypothesis, reference)
     scores.update({f"tokens_{name}": value for name, value in token_scores(hypothesis, reference, tokenize).items()})

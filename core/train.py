@@ -32,6 +32,7 @@ class RunSettings:
     best_metric: str | None = None  # e.g. "val_accuracy": keep the weights of the best epoch
     best_mode: str = "max"
     best_from_epoch: int = 0  # epochs before this one never count as best (a staged model is incomplete until then)
+    scheduler_steps_per_batch: bool = False  # the LR scheduler steps after every batch; otherwise after every epoch
     description: str = "training"
     quiet: bool = False
     fingerprint: dict = field(default_factory=dict)
@@ -71,39 +72,12 @@ def fit(
             on_epoch_start(model, epoch)
         torch.manual_seed(settings.seed * 100_003 + epoch)
         started = time.perf_counter()
-        model.train()
-        total_loss, total_items = 0.0, 0
-        batches = train_batches(epoch)
-        bar = tqdm(
-            batches,
-            total=_length(batches),
-            desc=f"{settings.description} epoch {epoch + 1}/{settings.epochs}",
-            leave=False,
-            file=sys.stderr,
-            disable=settings.quiet,
-            mininterval=1.0,
-        )
-        for batch in bar:
-            optimizer.zero_grad(set_to_none=True)
-            loss, items = batch_loss(model, batch)
-            if not math.isfinite(loss.item()):
-                raise FloatingPointError(f"The training loss became {loss.item()} in epoch {epoch + 1}.")
-            loss.backward()
-            if settings.clip_grad_norm:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), settings.clip_grad_norm)
-            optimizer.step()
-            if scheduler is not None and getattr(scheduler, "step_every_batch", False):
-                scheduler.step()
-            total_loss += loss.item() * items
-            total_items += items
-            bar.set_postfix(loss=f"{total_loss / max(total_items, 1):.4f}", refresh=False)
-        if scheduler is not None and not getattr(scheduler, "step_every_batch", False):
-            scheduler.step()
+        train_loss = _train_epoch(model, optimizer, train_batches(epoch), batch_loss, settings, scheduler, epoch)
 
         model.eval()
         with torch.no_grad():
             metrics = evaluate(model)
-        record = {"epoch": epoch + 1, "train_loss": total_loss / max(total_items, 1), **metrics}
+        record = {"epoch": epoch + 1, "train_loss": train_loss, **metrics}
         record["seconds"] = round(time.perf_counter() - started, 2)
         history.append(record)
         _save_state(run_dir, fingerprint, model, optimizer, scheduler, history, settings)
@@ -116,6 +90,31 @@ def fit(
     if settings.best_metric and (run_dir / "best.safetensors").exists():
         model.load_state_dict(load_file(str(run_dir / "best.safetensors")))
     return history
+
+
+def _train_epoch(model, optimizer, batches: Iterable, batch_loss, settings: RunSettings, scheduler, epoch: int) -> float:
+    """One pass over `batches` with a progress bar; returns the mean training loss per item."""
+    model.train()
+    total_loss, total_items = 0.0, 0
+    bar = tqdm(batches, total=_length(batches), desc=f"{settings.description} epoch {epoch + 1}/{settings.epochs}",
+               leave=False, file=sys.stderr, disable=settings.quiet, mininterval=1.0)
+    for batch in bar:
+        optimizer.zero_grad(set_to_none=True)
+        loss, items = batch_loss(model, batch)
+        if not math.isfinite(loss.item()):
+            raise FloatingPointError(f"The training loss became {loss.item()} in epoch {epoch + 1}.")
+        loss.backward()
+        if settings.clip_grad_norm:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), settings.clip_grad_norm)
+        optimizer.step()
+        if scheduler is not None and settings.scheduler_steps_per_batch:
+            scheduler.step()
+        total_loss += loss.item() * items
+        total_items += items
+        bar.set_postfix(loss=f"{total_loss / max(total_items, 1):.4f}", refresh=False)
+    if scheduler is not None and not settings.scheduler_steps_per_batch:
+        scheduler.step()
+    return total_loss / max(total_items, 1)
 
 
 def best_epoch(history: list[dict], metric: str, mode: str = "max") -> dict:

@@ -3,7 +3,7 @@ import streamlit as st
 
 from core import figures, metrics
 from core.errors import BadInputError
-from core.data import asr_text
+from core.speech import vocabulary
 
 EXAMPLES = {f"{metrics.SPEECH_EXAMPLE.name} (speech example)": metrics.SPEECH_EXAMPLE}
 EXAMPLES.update({f"{pair.name} (preset)": pair for pair in metrics.DISAGREEMENT_PRESETS})
@@ -16,7 +16,7 @@ def load_example() -> None:
 
 @st.cache_data
 def disagreement():
-    table = metrics.disagreement_table(asr_text.encode)
+    table = metrics.disagreement_table(vocabulary.encode)
     return table, metrics.rank_pairs(table)
 
 
@@ -44,7 +44,7 @@ except BadInputError as error:
     st.error(str(error))
     st.stop()
 
-scores = metrics.every_score(hypothesis, reference, asr_text.encode)
+scores = metrics.every_score(hypothesis, reference, vocabulary.encode)
 st.subheader("Every score, and what it ignores")
 for row_start in range(0, len(metrics.METRICS), 4):
     for column, info in zip(st.columns(4), metrics.METRICS[row_start:row_start + 4]):
@@ -57,7 +57,7 @@ bars, tokens = st.columns([3, 2])
 bars.plotly_chart(figures.score_bars(scores), width="stretch")
 tokens.plotly_chart(figures.token_comparison(scores), width="stretch")
 tokens.caption("The ASR homework scored lists of token indices wrapped in `<` and `>`: "
-               f"{asr_text.encode(hypothesis)[:12]}… The two shared tokens always match.")
+               f"{vocabulary.encode(hypothesis)[:12]}… The two shared tokens always match.")
 
 steps = metrics.transposition_alignment(hypothesis, reference)
 counts = metrics.operation_counts(steps)

@@ -9,12 +9,21 @@ import torch
 
 from core import paths
 from core.__main__ import main as cli_main
-from core.asr import TrainRecipe, batch_loss, split_on_silence, transcribe_audio, warmup_then_linear_decay
-from core.asr import load_model
 from core.checkpoints import architecture_of, save_checkpoint
-from core.data import asr_text
-from core.decoding import beam_search, greedy_search
-from core.models.asr import SpeechRecognizer, SpeechRecognizerConfig, speech_transformer_config
+from core.decoding import DecodingOptions, JointCTCStepDecoder, beam_search, greedy_search
+from core.speech import vocabulary
+from core.speech.features import silence_chunk_spans
+from core.speech.inference import card_decoding, load_model, transcribe_audio
+from core.speech.model import SpeechRecognizer, SpeechRecognizerConfig, speech_transformer_config
+from core.speech.recipe import (
+    SpeechRecipe,
+    apply_stage,
+    batch_loss,
+    first_complete_epoch,
+    staged_schedule,
+    warmup_then_linear_decay,
+)
+from core.train import RunSettings, fit
 
 DECODERS = ["lstm", "transformer", "speech-transformer"]  # the homework decoders and the 11-785 Speech-Transformer
 
@@ -88,10 +97,10 @@ def test_step_decoding_equals_teacher_forcing(decoder):
 def test_beam_of_one_is_greedy_and_results_carry_attention(decoder):
     model = tiny(decoder).eval()
     features, lengths = torch.randn(2, 30, 80), torch.tensor([30, 18])
-    greedy = greedy_search(model.step_decoder(features, lengths), 2, asr_text.START, asr_text.STOP, 12)
-    beam1 = beam_search(model.step_decoder(features, lengths), 2, asr_text.START, asr_text.STOP, 1, 12)
+    greedy = greedy_search(model.step_decoder(features, lengths), 2, vocabulary.START, vocabulary.STOP, 12)
+    beam1 = beam_search(model.step_decoder(features, lengths), 2, vocabulary.START, vocabulary.STOP, 1, 12)
     assert [h.tokens for h in greedy] == [h.tokens for h in beam1]
-    beam3 = beam_search(model.step_decoder(features, lengths), 2, asr_text.START, asr_text.STOP, 3, 12)
+    beam3 = beam_search(model.step_decoder(features, lengths), 2, vocabulary.START, vocabulary.STOP, 3, 12)
     frames = model.encoder.output_lengths(lengths)[0]
     assert all(h.attention.shape[1] == frames for h in greedy + beam3)
     assert all(b.score >= g.score - 1e-6 for b, g in zip(beam3, greedy))
@@ -106,10 +115,10 @@ def test_tiny_model_overfits_one_batch(decoder):
     batch = {
         "features": features,
         "lengths": torch.tensor([16, 14, 12]),
-        "tokens": asr_text.pad_targets([asr_text.encode(text) for text in texts]),
+        "tokens": vocabulary.pad_targets([vocabulary.encode(text) for text in texts]),
         "indices": [0, 1, 2],
     }
-    recipe = TrainRecipe(label_smoothing=0.0)
+    recipe = SpeechRecipe(label_smoothing=0.0)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
     first = None
     for _ in range(80):
@@ -120,12 +129,12 @@ def test_tiny_model_overfits_one_batch(decoder):
         first = first if first is not None else float(loss)
     assert float(loss) < 0.05 < first
     model.eval()
-    hypotheses = greedy_search(model.step_decoder(features, batch["lengths"]), 3, asr_text.START, asr_text.STOP, 20)
-    assert [asr_text.decode(h.tokens) for h in hypotheses] == texts
+    hypotheses = greedy_search(model.step_decoder(features, batch["lengths"]), 3, vocabulary.START, vocabulary.STOP, 20)
+    assert [vocabulary.decode(h.tokens) for h in hypotheses] == texts
 
 
 def test_learning_rate_shape_follows_the_homework():
-    recipe = TrainRecipe(epochs=5, warmup_epochs=2)
+    recipe = SpeechRecipe(epochs=5, warmup_epochs=2)
     optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
     scheduler = warmup_then_linear_decay(optimizer, batches_per_epoch=10, recipe=recipe)
     rates = []
@@ -135,18 +144,17 @@ def test_learning_rate_shape_follows_the_homework():
         scheduler.step()
     assert rates[0] == pytest.approx(1e-5) and rates[20] == pytest.approx(1e-3)
     assert rates[-1] < 1e-4 and max(rates) == pytest.approx(1e-3)
-    assert scheduler.step_every_batch
 
 
-def test_split_on_silence_keeps_chunks_short():
+def test_silence_chunks_stay_short():
     rate = 16_000
     tone = 0.3 * np.sin(2 * np.pi * 300 * np.arange(3 * rate) / rate)
     pause = np.zeros(rate // 2)
     audio = np.concatenate([tone, pause] * 6).astype(np.float32)  # 21 s with a pause every 3 s
-    chunks = split_on_silence(audio, max_seconds=8.0)
-    assert len(chunks) >= 3 and all(len(chunk) <= 8 * rate for chunk in chunks)
-    assert sum(len(chunk) for chunk in chunks) >= 18 * rate * 0.95  # no speech dropped
-    assert len(split_on_silence(audio[: 5 * rate], 8.0)) == 1
+    spans = silence_chunk_spans(audio, max_seconds=8.0)
+    assert len(spans) >= 3 and all(end - start <= 8 * rate for start, end in spans)
+    assert sum(end - start for start, end in spans) >= 18 * rate * 0.95  # no speech dropped
+    assert len(silence_chunk_spans(audio[: 5 * rate], 8.0)) == 1
 
 
 @pytest.fixture()
@@ -168,24 +176,22 @@ def test_checkpoint_round_trip_and_transcribe_cli(shipped_tiny, tmp_path, capsys
     assert cli_main(["transcribe", str(audio_path), "--model", "asr/tiny", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert set(result) >= {"text", "duration_s", "seconds"} and result["duration_s"] == pytest.approx(1.5, abs=0.01)
-    assert set(result["text"]) <= set(asr_text.TOKENS[3:])
-    assert transcribe_audio(loaded, audio_path, beam=3)["chunks"] == 1
+    assert set(result["text"]) <= set(vocabulary.TOKENS[3:])
+    assert transcribe_audio(loaded, audio_path, DecodingOptions(beam_width=3))["chunks"] == 1
 
 
 def test_a_long_recording_is_cut_into_the_chunk_length_the_model_was_tuned_for(shipped_tiny, tmp_path):
-    """The decoders write at most 97 characters, so each checkpoint carries the chunk length chosen for it at export."""
+    """The decoders write at most 97 characters, so each card carries the chunk length chosen for its model at export."""
     rate = 16_000
     tone = 0.3 * np.sin(2 * np.pi * 300 * np.arange(int(1.5 * rate)) / rate)
     audio = np.concatenate([tone, np.zeros(rate // 2)] * 6).astype(np.float32)  # 12 s, a pause every 1.5 s
     audio_path = tmp_path / "long.wav"
     soundfile.write(audio_path, audio, rate)
-    loaded, _ = load_model("asr/tiny")
-    assert loaded.config.decode_chunk_seconds == 8.0  # cards written before the setting existed keep the old length
-    assert transcribe_audio(loaded, audio_path)["chunks"] == 2
-    loaded.config.decode_chunk_seconds = 4.0
-    result = transcribe_audio(loaded, audio_path)
+    loaded, card = load_model("asr/tiny")
+    assert card_decoding(card).max_chunk_seconds == 8.0  # cards written before the setting existed keep the old length
+    assert transcribe_audio(loaded, audio_path, card_decoding(card))["chunks"] == 2
+    result = transcribe_audio(loaded, audio_path, card_decoding({"decoding": {"max_chunk_seconds": 4.0}}))
     assert result["chunks"] == 3 and "longer than 4 s" in result["note"]
-    assert transcribe_audio(loaded, audio_path, max_chunk_seconds=8.0)["chunks"] == 2
 
 
 def test_transcribe_cli_explains_bad_audio(shipped_tiny, tmp_path, capsys):
@@ -205,8 +211,8 @@ def test_transcribe_cli_explains_bad_audio(shipped_tiny, tmp_path, capsys):
 def test_decoding_without_cache_gives_the_same_transcript(decoder):
     model = tiny(decoder).eval()
     features, lengths = torch.randn(2, 30, 80), torch.tensor([30, 18])
-    cached = greedy_search(model.step_decoder(features, lengths), 2, asr_text.START, asr_text.STOP, 15)
-    uncached = greedy_search(model.step_decoder(features, lengths, use_cache=False), 2, asr_text.START, asr_text.STOP, 15)
+    cached = greedy_search(model.step_decoder(features, lengths), 2, vocabulary.START, vocabulary.STOP, 15)
+    uncached = greedy_search(model.step_decoder(features, lengths, use_cache=False), 2, vocabulary.START, vocabulary.STOP, 15)
     assert [h.tokens for h in cached] == [h.tokens for h in uncached]
     assert all(torch.allclose(a.attention, b.attention, atol=1e-5) for a, b in zip(cached, uncached))
 
@@ -224,10 +230,8 @@ def test_speech_transformer_shape_and_size():
 
 
 def test_staged_schedule_switches_blocks_and_freezes_the_rest():
-    from core.asr import apply_stage, first_complete_epoch, staged_schedule
-
-    recipe = TrainRecipe(epochs=6, stages=staged_schedule(6, part1=2, frozen=3))
-    assert first_complete_epoch(recipe) == 2 and first_complete_epoch(TrainRecipe()) == 0
+    recipe = SpeechRecipe(epochs=6, stages=staged_schedule(6, part1=2, frozen=3))
+    assert first_complete_epoch(recipe) == 2 and first_complete_epoch(SpeechRecipe()) == 0
     model = tiny("speech-transformer")
     features, lengths = torch.randn(2, 30, 80), torch.tensor([30, 22])
     seen = []
@@ -246,13 +250,10 @@ def test_staged_schedule_switches_blocks_and_freezes_the_rest():
 
 def test_staged_training_only_moves_what_the_stage_trains(tmp_path):
     """Two staged epochs on a tiny model: Part I never touches the encoder blocks; the frozen stage touches only them."""
-    from core.asr import apply_stage, staged_schedule
-    from core.train import RunSettings, fit
-
-    recipe = TrainRecipe(epochs=3, stages=staged_schedule(3, part1=1, frozen=1), label_smoothing=0.0)
+    recipe = SpeechRecipe(epochs=3, stages=staged_schedule(3, part1=1, frozen=1), label_smoothing=0.0)
     model = tiny("speech-transformer")
     batch = {"features": torch.randn(2, 24, 80), "lengths": torch.tensor([24, 20]),
-             "tokens": asr_text.pad_targets([asr_text.encode("ab"), asr_text.encode("c")]), "indices": [0, 1]}
+             "tokens": vocabulary.pad_targets([vocabulary.encode("ab"), vocabulary.encode("c")]), "indices": [0, 1]}
     snapshots = []
     fit(model, torch.optim.AdamW(model.parameters(), lr=1e-2), lambda epoch: [batch] * 3,
         lambda trained, item: batch_loss(trained, item, recipe),
@@ -275,10 +276,10 @@ def test_joint_ctc_training_learns_and_decoding_ignores_the_head():
     model = tiny("transformer", ctc_head=True)
     texts = ["a cat.", "the dog ran"]
     batch = {"features": torch.randn(2, 40, 80), "lengths": torch.tensor([40, 36]),
-             "tokens": asr_text.pad_targets([asr_text.encode(text) for text in texts]), "indices": [0, 1]}
-    recipe = TrainRecipe(label_smoothing=0.0, ctc_weight=0.5)
+             "tokens": vocabulary.pad_targets([vocabulary.encode(text) for text in texts]), "indices": [0, 1]}
+    recipe = SpeechRecipe(label_smoothing=0.0, ctc_loss_weight=0.5)
     memory, memory_lengths, _ = model.encoder(batch["features"], batch["lengths"])
-    targets = [asr_text.encode(text)[1:-1] for text in texts]
+    targets = [vocabulary.encode(text)[1:-1] for text in texts]
     first_ctc = float(model.ctc_loss(memory, memory_lengths, targets))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
     model.train()
@@ -290,14 +291,14 @@ def test_joint_ctc_training_learns_and_decoding_ignores_the_head():
     memory, memory_lengths, _ = model.encoder(batch["features"], batch["lengths"])
     assert float(model.ctc_loss(memory, memory_lengths, targets)) < first_ctc / 4
     model.eval()
-    hypotheses = greedy_search(model.step_decoder(batch["features"], batch["lengths"]), 2, asr_text.START, asr_text.STOP, 20)
-    assert [asr_text.decode(h.tokens) for h in hypotheses] == texts
+    hypotheses = greedy_search(model.step_decoder(batch["features"], batch["lengths"]), 2, vocabulary.START, vocabulary.STOP, 20)
+    assert [vocabulary.decode(h.tokens) for h in hypotheses] == texts
     with pytest.raises(ValueError, match="no CTC head"):
         tiny("transformer").ctc_loss(memory, memory_lengths, targets)
     for width in (1, 3):
         joint = beam_search(model.step_decoder(batch["features"], batch["lengths"], ctc_weight=0.5), 2,
-                            asr_text.START, asr_text.STOP, width, 20)
-        assert [asr_text.decode(h.tokens) for h in joint] == texts
+                            vocabulary.START, vocabulary.STOP, width, 20)
+        assert [vocabulary.decode(h.tokens) for h in joint] == texts
     with pytest.raises(ValueError, match="needs a model trained with a CTC head"):
         tiny("transformer").step_decoder(batch["features"], batch["lengths"], ctc_weight=0.5)
 
@@ -309,7 +310,7 @@ class _SilentAttention:
         return {}
 
     def step(self, previous_tokens, state):
-        return torch.zeros(len(previous_tokens), len(asr_text.TOKENS)), state, None
+        return torch.zeros(len(previous_tokens), len(vocabulary.TOKENS)), state, None
 
 
 def _brute_force_prefix_log_probs(probabilities: np.ndarray, symbols: list[int], prefix: list[int]) -> dict[int, float]:
@@ -319,10 +320,10 @@ def _brute_force_prefix_log_probs(probabilities: np.ndarray, symbols: list[int],
 
     sums: dict[int, float] = {}
     for path in itertools.product(symbols, repeat=probabilities.shape[0]):
-        collapsed = [token for frame, token in enumerate(path) if token != asr_text.PAD and (frame == 0 or token != path[frame - 1])]
+        collapsed = [token for frame, token in enumerate(path) if token != vocabulary.PAD and (frame == 0 or token != path[frame - 1])]
         probability = float(np.prod([probabilities[frame, token] for frame, token in enumerate(path)]))
         if collapsed == prefix:
-            sums[asr_text.STOP] = sums.get(asr_text.STOP, 0.0) + probability
+            sums[vocabulary.STOP] = sums.get(vocabulary.STOP, 0.0) + probability
         elif collapsed[: len(prefix)] == prefix:
             following = collapsed[len(prefix)]
             sums[following] = sums.get(following, 0.0) + probability
@@ -330,18 +331,17 @@ def _brute_force_prefix_log_probs(probabilities: np.ndarray, symbols: list[int],
 
 
 def test_ctc_prefix_scores_equal_the_sum_over_all_alignments():
-    from core.models.asr import JointCTCStepDecoder
-
-    a, b = asr_text.encode("ab")[1:3]
-    symbols = [asr_text.PAD, a, b]
+    a, b = vocabulary.encode("ab")[1:3]
+    symbols = [vocabulary.PAD, a, b]
     rng = np.random.default_rng(0)
     frames = [5, 3]  # the second clip is padded: its last two frames must not count
-    probabilities = np.zeros((2, 5, len(asr_text.TOKENS)))
+    probabilities = np.zeros((2, 5, len(vocabulary.TOKENS)))
     probabilities[:, :, symbols] = rng.dirichlet(np.ones(3), size=(2, 5))
     with np.errstate(divide="ignore"):
         log_probabilities = torch.tensor(np.log(probabilities), dtype=torch.float32)
-    decoder = JointCTCStepDecoder(_SilentAttention(), log_probabilities, torch.tensor(frames), weight=1.0)
-    state, previous = decoder.start(), torch.full((2,), asr_text.START)
+    decoder = JointCTCStepDecoder(_SilentAttention(), log_probabilities, torch.tensor(frames), weight=1.0,
+                                  blank=vocabulary.PAD, sos=vocabulary.START, eos=vocabulary.STOP)
+    state, previous = decoder.start(), torch.full((2,), vocabulary.START)
     # A repeated character needs a blank between its copies; "aab" does not fit in the short clip's 3 frames.
     for prefix in ([], [a], [a, a], [a, a, b]):
         if prefix:
@@ -351,10 +351,10 @@ def test_ctc_prefix_scores_equal_the_sum_over_all_alignments():
             expected = _brute_force_prefix_log_probs(probabilities[row, :length], symbols, prefix)
             previous_score = (_brute_force_prefix_log_probs(probabilities[row, :length], symbols, prefix[:-1])
                               .get(prefix[-1], float("-inf")) if prefix else 0.0)
-            for token in (a, b, asr_text.STOP):
+            for token in (a, b, vocabulary.STOP):
                 want = expected.get(token, float("-inf")) - previous_score if previous_score > float("-inf") else float("-inf")
                 if want == float("-inf"):
                     assert torch.isneginf(scores[row, token])
                 else:
                     assert float(scores[row, token]) == pytest.approx(want, abs=1e-4)
-            assert torch.isneginf(scores[row, [asr_text.START, asr_text.PAD]]).all()  # never emitted
+            assert torch.isneginf(scores[row, [vocabulary.START, vocabulary.PAD]]).all()  # never emitted

@@ -7,30 +7,29 @@ import pytest
 import soundfile
 import torch
 
+from safetensors.torch import save_file
+
 from core import paths
-from core.asr import (
-    SpeechSet,
-    TrainRecipe,
-    decoding_summary,
-    epoch_draw,
-    resumable_config,
-    selection_metric,
-    train_command,
-    training_data_summary,
-    warm_start,
-)
-from core.checkpoints import save_checkpoint
+from core.checkpoints import architecture_of, read_card, save_checkpoint
+from core.decoding import DecodingOptions
 from core.errors import GlassboxError
-from core.data.audio import FEATURES
-from core.data.augment import AUGMENT_PRESETS
-from core.data.real_speech import (
+from core.speech import dataset, evaluation, inference
+from core.speech.card import decoding_summary, training_data_summary
+from core.speech.corpus.augment import AUGMENT_PRESETS
+from core.speech.dataset import SpeechSet
+from core.speech.evaluation import CHUNK_SECONDS, DECODE_CTC_WEIGHTS, tune_chunk_seconds, tune_ctc_weight
+from core.speech.features import FEATURES
+from core.speech.inference import card_decoding, load_model
+from core.speech.recipe import SpeechRecipe, epoch_draw, selection_metric, train_command
+from core.speech.training import export_checkpoint, resumable_config, warm_start
+from core.speech.corpus.real_speech import (
     assert_no_evaluation_leak,
     other_voices_clips,
     real_ljspeech_eval_clips,
     training_clips,
     validation_clips,
 )
-from core.models.asr import SpeechRecognizer, SpeechRecognizerConfig, speech_transformer_config
+from core.speech.model import SpeechRecognizer, SpeechRecognizerConfig, speech_transformer_config
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +44,9 @@ def real_set(tmp_path_factory) -> SpeechSet:
 
 
 def test_augmentation_is_fixed_by_epoch_and_position(real_set):
-    repeated = real_set.select([0, 1, 2, 0])  # the fourth is a second copy of the first clip
-    repeated.with_augmentation(AUGMENT_PRESETS["default"](), seed=42)
+    plain_copy = real_set.select([0, 1, 2, 0])  # the fourth is a second copy of the first clip
+    repeated = plain_copy.with_augmentation(AUGMENT_PRESETS["default"](), seed=42)
+    assert plain_copy.augment is None  # a new set: the one it came from stays as it was
     first, again, next_epoch = repeated.batch([0, 1, 2, 3], epoch=3), repeated.batch([0, 1, 2, 3], epoch=3), repeated.batch([0, 1, 2, 3], epoch=4)
     assert torch.equal(first["features"], again["features"])  # a resumed epoch sees the same draws
     assert not torch.equal(first["features"], next_epoch["features"])
@@ -59,10 +59,8 @@ def test_augmentation_is_fixed_by_epoch_and_position(real_set):
 
 
 def test_specaugment_only_works_on_cached_features(real_set, monkeypatch):
-    import core.asr
-
     part = real_set.select([0, 1]).with_augmentation(AUGMENT_PRESETS["specaugment"](), seed=1)
-    monkeypatch.setattr(core.asr, "load_audio", lambda *args, **kwargs: pytest.fail("audio was read again"))
+    monkeypatch.setattr(dataset, "load_audio", lambda *args, **kwargs: pytest.fail("audio was read again"))
     batch = part.batch([0, 1], epoch=0)
     assert torch.equal(batch["lengths"], real_set.batch([0, 1])["lengths"])
 
@@ -74,7 +72,7 @@ def test_evaluation_clips_can_never_train():
 
 
 def test_a_run_started_before_new_config_fields_still_resumes(tmp_path):
-    config, recipe = SpeechRecognizerConfig(), TrainRecipe()
+    config, recipe = SpeechRecognizerConfig(), SpeechRecipe()
     current = {"config": asdict(config), "recipe": asdict(recipe), "features": asdict(FEATURES)}
     older = json.loads(json.dumps(current))
     del older["config"]["ctc_head"], older["recipe"]["augment"]  # fields the code gained since the run started
@@ -87,16 +85,16 @@ def test_a_run_started_before_new_config_fields_still_resumes(tmp_path):
 
 
 def test_train_command_rebuilds_each_recipe():
-    staged = TrainRecipe(stages=[{"name": "p1", "epochs": 6, "encoder_blocks": False, "trains": "all"}])
+    staged = SpeechRecipe(stages=[{"name": "p1", "epochs": 6, "encoder_blocks": False, "trains": "all"}])
     assert "--architecture speech-transformer --part1-epochs 6" in train_command("x", speech_transformer_config(), staged)
-    mixed = TrainRecipe(real_speech_repeats=4, augment="default", ctc_weight=0.3, corpora=["original", "wide"],
+    mixed = SpeechRecipe(real_speech_repeats=4, augment="default", ctc_loss_weight=0.3, corpora=["original", "wide"],
                         init_from="asr/lj-lstm", clips_per_epoch=9000, real_val_clips=80, learning_rate=5e-4, warmup_epochs=1)
     command = train_command("x", SpeechRecognizerConfig(decoder="lstm"), mixed)
-    for part in ["--decoder lstm", "--real-speech-repeats 4", "--augment default", "--ctc-weight 0.3",
+    for part in ["--decoder lstm", "--real-speech-repeats 4", "--augment default", "--ctc-loss-weight 0.3",
                  "--corpora original wide", "--init-from asr/lj-lstm", "--clips-per-epoch 9000", "--real-val-clips 80",
                  "--learning-rate 0.0005", "--warmup-epochs 1"]:
         assert part in command
-    assert "--learning-rate" not in train_command("x", SpeechRecognizerConfig(), TrainRecipe())
+    assert "--learning-rate" not in train_command("x", SpeechRecognizerConfig(), SpeechRecipe())
 
 
 def test_real_validation_clips_are_fixed_training_clips_and_choose_the_epoch():
@@ -105,16 +103,16 @@ def test_real_validation_clips_are_fixed_training_clips_and_choose_the_epoch():
     assert {u.id for u in chosen} <= {u.id for u in training_clips()}
     assert not {u.id for u in chosen} & {u.id for u in other_voices_clips() + real_ljspeech_eval_clips()}
     assert len({u.voice.split(":")[0] for u in chosen}) >= 2  # a draw over the sources, not the first folder
-    assert selection_metric(TrainRecipe(real_val_clips=80)) == "val_real_damerau_levenshtein"
-    assert selection_metric(TrainRecipe()) == "val_damerau_levenshtein"
+    assert selection_metric(SpeechRecipe(real_val_clips=80)) == "val_real_damerau_levenshtein"
+    assert selection_metric(SpeechRecipe()) == "val_damerau_levenshtein"
 
 
 def test_a_capped_epoch_draws_a_fixed_different_subset_each_epoch():
-    recipe = TrainRecipe(clips_per_epoch=100, seed=3)
+    recipe = SpeechRecipe(clips_per_epoch=100, seed=3)
     first, again, second = epoch_draw(1000, recipe, 0), epoch_draw(1000, recipe, 0), epoch_draw(1000, recipe, 1)
     assert first == again and len(first) == 100 == len(set(first)) and first != second
     assert all(0 <= index < 1000 for index in first + second)
-    assert epoch_draw(1000, TrainRecipe(), 0) is None and epoch_draw(50, recipe, 0) is None  # nothing to cap
+    assert epoch_draw(1000, SpeechRecipe(), 0) is None and epoch_draw(50, recipe, 0) is None  # nothing to cap
 
 
 def test_warm_start_copies_a_checkpoint_and_refuses_another_architecture(tmp_path, monkeypatch):
@@ -149,13 +147,8 @@ def test_the_lab_says_what_each_model_heard():
 
 
 def test_joint_decoding_weight_is_chosen_on_real_validation_clips_and_travels_with_the_checkpoint(tmp_path, monkeypatch):
-    import core.asr
-    from core.asr import DECODE_CTC_WEIGHTS, tune_decoding
-    from core.asr import load_model
-    from core.checkpoints import architecture_of
-
     monkeypatch.setattr(paths, "CACHE", tmp_path / "cache")
-    monkeypatch.setattr(core.asr, "MAX_DECODE_STEPS", 8)  # an untrained decoder would otherwise write 97 characters
+    monkeypatch.setattr(inference, "MAX_DECODE_STEPS", 8)  # an untrained decoder would otherwise write 97 characters
     torch.set_num_threads(1)
     torch.manual_seed(0)
     model = SpeechRecognizer(SpeechRecognizerConfig(d_model=32, n_heads=2, mlp_size=64, encoder_layers=1, ctc_head=True)).eval()
@@ -163,34 +156,28 @@ def test_joint_decoding_weight_is_chosen_on_real_validation_clips_and_travels_wi
         model.ctc.weight.zero_()
         model.ctc.bias.fill_(-10.0)
         model.ctc.bias[2] = 10.0  # `@`, the blank
-    assert tune_decoding(model, TrainRecipe()) is None  # no real validation clips held out: nothing to tune on
-    chosen = tune_decoding(model, TrainRecipe(real_val_clips=3))
+    assert tune_ctc_weight(model, SpeechRecipe()) is None  # no real validation clips held out: nothing to tune on
+    chosen = tune_ctc_weight(model, SpeechRecipe(real_val_clips=3))
     assert set(chosen["real_validation_cer_by_ctc_weight"]) == {str(weight) for weight in DECODE_CTC_WEIGHTS}
     by_weight = chosen["real_validation_cer_by_ctc_weight"]
     assert by_weight[str(chosen["ctc_weight"])] == min(by_weight.values())
     assert all(by_weight[str(weight)] == 1.0 for weight in DECODE_CTC_WEIGHTS if weight >= 0.5)  # empty transcripts
-    assert model.config.decode_ctc_weight == chosen["ctc_weight"]
-    model.config.decode_ctc_weight = 0.3
-    save_checkpoint(model, {"task": "asr", "architecture": architecture_of(model)}, "asr/joint", root=tmp_path)
-    loaded, _ = load_model("asr/joint", root=tmp_path)
-    assert loaded.config.decode_ctc_weight == 0.3 and loaded.step_decoder(torch.randn(1, 30, 80), torch.tensor([30])).weight == 0.3
-    assert tune_decoding(SpeechRecognizer(SpeechRecognizerConfig(d_model=32, n_heads=2, mlp_size=64)), TrainRecipe(real_val_clips=3)) is None
+    save_checkpoint(model, {"task": "asr", "architecture": architecture_of(model), "decoding": {"ctc_weight": 0.3}},
+                    "asr/joint", root=tmp_path)
+    loaded, card = load_model("asr/joint", root=tmp_path)
+    assert card_decoding(card) == DecodingOptions(ctc_weight=0.3)  # the card carries the decoding, the model only the network
+    assert loaded.step_decoder(torch.randn(1, 30, 80), torch.tensor([30]), ctc_weight=0.3).weight == 0.3
+    assert tune_ctc_weight(SpeechRecognizer(SpeechRecognizerConfig(d_model=32, n_heads=2, mlp_size=64)), SpeechRecipe(real_val_clips=3)) is None
 
 
 def test_an_export_without_scoring_keeps_the_decoding_its_scores_were_measured_with(tmp_path, monkeypatch):
     """A resumed run re-exports after every epoch without scoring: if the best epoch is unchanged, the card keeps the
-    metrics and the joint decoding weight chosen with them, in the card and in the model's config alike."""
-    from safetensors.torch import save_file
-
-    from core.asr import export_checkpoint
-    from core.asr import load_model
-    from core.checkpoints import read_card
-
+    metrics and the joint decoding weight chosen with them."""
     monkeypatch.setattr(paths, "CHECKPOINTS", tmp_path / "checkpoints")
     run = tmp_path / "run"
     run.mkdir()
     config = SpeechRecognizerConfig(d_model=32, n_heads=2, mlp_size=64, encoder_layers=1, ctc_head=True)
-    recipe = TrainRecipe(epochs=2, ctc_weight=0.3, real_val_clips=3)
+    recipe = SpeechRecipe(epochs=2, ctc_loss_weight=0.3, real_val_clips=3)
     (run / "config.json").write_text(json.dumps({"config": asdict(config), "recipe": asdict(recipe), "features": asdict(FEATURES)}))
     history = [{"epoch": epoch, "seconds": 1.0, "train_clips": 10, "val_real_damerau_levenshtein": 0.1 * epoch} for epoch in (1, 2)]
     (run / "state.json").write_text(json.dumps({"history": history}))
@@ -199,22 +186,16 @@ def test_an_export_without_scoring_keeps_the_decoding_its_scores_were_measured_w
     assert read_card("asr/joint")["decoding"] == {"ctc_weight": 0.0, "max_chunk_seconds": 8.0} and "metrics" not in read_card("asr/joint")
     card = read_card("asr/joint") | {"metrics": {"real_ljspeech": {"cer": 0.5}},
                                      "decoding": {"ctc_weight": 0.7, "chosen_on": "real validation clips", "max_chunk_seconds": 4.0}}
-    model, _ = load_model("asr/joint")
-    model.config.decode_ctc_weight, model.config.decode_chunk_seconds = 0.7, 4.0
-    save_checkpoint(model, card | {"architecture": card["architecture"] | {"config": asdict(model.config)}}, "asr/joint")
+    save_checkpoint(load_model("asr/joint")[0], card, "asr/joint")
     export_checkpoint("joint", run, tmp_path / "no-corpus", evaluate=False, quiet=True)
     again = read_card("asr/joint")
     assert again["metrics"] == {"real_ljspeech": {"cer": 0.5}} and again["decoding"]["ctc_weight"] == 0.7
     assert again["decoding"]["max_chunk_seconds"] == 4.0
-    assert load_model("asr/joint")[0].config.decode_ctc_weight == 0.7
-    assert load_model("asr/joint")[0].config.decode_chunk_seconds == 4.0
+    assert card_decoding(again) == DecodingOptions(ctc_weight=0.7, max_chunk_seconds=4.0)
     assert again["dataset"]["train_clips_per_epoch"] == [10, 10] and first
 
 
-def test_the_chunk_length_is_chosen_on_long_validation_clips_and_set_in_the_model(tmp_path, monkeypatch):
-    import core.asr
-    from core.asr import CHUNK_SECONDS, tune_chunk_seconds
-
+def test_the_chunk_length_is_chosen_on_long_validation_clips(tmp_path, monkeypatch):
     corpus = tmp_path / "corpus"
     (corpus / "wavs").mkdir(parents=True)
     long_text = "a transcript far longer than the ninety seven characters one decoder pass can write, so it must be cut up."
@@ -224,20 +205,20 @@ def test_the_chunk_length_is_chosen_on_long_validation_clips_and_set_in_the_mode
         soundfile.write(corpus / "wavs" / f"LJ000-{row:04d}.wav", np.zeros(1600, dtype=np.float32), 16_000)
     heard = []
 
-    def transcribe(model, path, beam=1, max_chunk_seconds=None):  # only 6 s chunks come out right
-        heard.append((path.name, max_chunk_seconds))
-        return {"text": long_text if max_chunk_seconds == 6.0 else "a transcript"}
+    def transcribe(model, path, options):  # only 6 s chunks come out right
+        heard.append((path.name, options.max_chunk_seconds))
+        return {"text": long_text if options.max_chunk_seconds == 6.0 else "a transcript"}
 
-    monkeypatch.setattr(core.asr, "transcribe_audio", transcribe)
+    monkeypatch.setattr(evaluation, "transcribe_audio", transcribe)
     model = SpeechRecognizer(SpeechRecognizerConfig(d_model=32, n_heads=2, mlp_size=64, encoder_layers=1))
-    trained_on_all_real_speech = TrainRecipe(real_speech_repeats=6)  # no real clip is unseen: synthetic ones only
-    chosen = tune_chunk_seconds(model, trained_on_all_real_speech, corpus)
-    assert chosen["max_chunk_seconds"] == 6.0 == model.config.decode_chunk_seconds
+    trained_on_all_real_speech = SpeechRecipe(real_speech_repeats=6)  # no real clip is unseen: synthetic ones only
+    chosen = tune_chunk_seconds(model, trained_on_all_real_speech, DecodingOptions(), corpus)
+    assert chosen["max_chunk_seconds"] == 6.0
     assert chosen["validation_cer_by_chunk_seconds"]["6"] == 0.0
     assert set(chosen["validation_cer_by_chunk_seconds"]) == {f"{seconds:g}" for seconds in CHUNK_SECONDS}
     assert {name for name, _ in heard} == {"LJ000-9825.wav", "LJ000-9827.wav", "LJ000-9829.wav"}  # the long ones only
     heard.clear()
-    for recipe in (TrainRecipe(), TrainRecipe(real_speech_repeats=6, real_val_clips=80)):  # real validation clips unseen
-        assert "real validation clips" in tune_chunk_seconds(model, recipe, corpus)["chunk_chosen_on"]
+    for recipe in (SpeechRecipe(), SpeechRecipe(real_speech_repeats=6, real_val_clips=80)):  # real validation clips unseen
+        assert "real validation clips" in tune_chunk_seconds(model, recipe, DecodingOptions(), corpus)["chunk_chosen_on"]
     real = {path.name for path in (u.audio_path for u in validation_clips(80))}
     assert {name for name, _ in heard} == real | {"LJ000-9825.wav", "LJ000-9827.wav", "LJ000-9829.wav"}

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from core.data.audio import log_mel
-from core.data.augment import (
+from core.speech.corpus.augment import (
     AugmentConfig,
+    _mel_centres_hz,
     augment_waveform,
     change_speed,
     clip_rng,
@@ -17,6 +17,7 @@ from core.data.augment import (
     spec_augment,
     vtlp,
 )
+from core.speech.features import log_mel
 
 RATE = 16_000
 
@@ -153,8 +154,6 @@ def _runs(mask: torch.Tensor) -> int:
 @pytest.mark.parametrize("alpha", [0.9, 1.1])
 def test_vtlp_moves_formants_by_alpha(alpha):
     """A spectral peak at mel bin 30 (~1.5 kHz, below the boundary) moves to the bin of alpha × its frequency."""
-    from core.data.augment import _mel_centres_hz
-
     features = torch.zeros(5, 80)
     features[:, 30] = 1.0
     warped = vtlp(features, alpha, 4_800.0)

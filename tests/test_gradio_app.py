@@ -13,7 +13,8 @@ import pytest
 import torch
 from PIL import Image
 
-from core import checkpoints, paths, speech_examples
+from core import checkpoints, paths
+from core.speech import examples as speech_examples
 from core.translation.inference import MODEL_LABELS, load_translator
 from core.translation.student import load_student_file
 from core.vision import inference as vision_inference

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core import bench, metrics
-from core.data import asr_text
+from core.speech import vocabulary
 from core.__main__ import main
 
 short_text = st.text(alphabet="abcde ", max_size=12)
@@ -44,21 +44,21 @@ def test_alignment_of_word_lists_joins_words_with_spaces():
 
 
 def test_homework_tokens_wrap_lowercase_and_map_unknowns():
-    tokens = asr_text.encode("Hi! a")
-    assert tokens[0] == asr_text.START and tokens[-1] == asr_text.STOP
-    assert [asr_text.TOKENS[index] for index in tokens[1:-1]] == list("hi# a")
-    assert len(asr_text.encode("x" * 500)) == asr_text.MAX_CHARACTERS + 2
+    tokens = vocabulary.encode("Hi! a")
+    assert tokens[0] == vocabulary.START and tokens[-1] == vocabulary.STOP
+    assert [vocabulary.TOKENS[index] for index in tokens[1:-1]] == list("hi# a")
+    assert len(vocabulary.encode("x" * 500)) == vocabulary.MAX_CHARACTERS + 2
 
 
 def test_start_and_stop_tokens_lift_the_scores():
     # No character in common, but both token lists share < and >: Jaccard goes from 0 to 2/4.
     assert metrics.jaccard_similarity("a", "b") == 0
-    assert metrics.token_scores("a", "b", asr_text.encode)["jaccard"] == pytest.approx(0.5)
+    assert metrics.token_scores("a", "b", vocabulary.encode)["jaccard"] == pytest.approx(0.5)
 
 
 def test_every_score_covers_every_described_metric():
     example = metrics.SPEECH_EXAMPLE
-    scores = metrics.every_score(example.hypothesis, example.reference, asr_text.encode)
+    scores = metrics.every_score(example.hypothesis, example.reference, vocabulary.encode)
     assert set(scores) == {info.key for info in metrics.METRICS}
     assert all(info.ignores for info in metrics.METRICS)
     assert metrics.chrf_score(example.reference, example.reference) == pytest.approx(1.0)
@@ -75,7 +75,7 @@ def test_speech_example_is_the_real_ljspeech_transcript():
 
 
 def test_presets_make_the_metrics_disagree():
-    table = metrics.disagreement_table(asr_text.encode)
+    table = metrics.disagreement_table(vocabulary.encode)
     ranks = metrics.rank_pairs(table)
     assert table["reordering"]["jaccard"] == 1.0 and table["reordering"]["wer"] > 0.5
     assert ranks["reordering"]["jaccard"] == 1 and ranks["reordering"]["wer"] == 4

@@ -2,7 +2,7 @@
 import pytest
 
 from core import metrics
-from core.data import asr_text
+from core.speech import vocabulary
 from tests.helpers import assert_no_exception, metric_values, run_lab, wait_for_app
 
 
@@ -13,7 +13,7 @@ def test_page_opens_on_the_speech_example_with_every_score():
     values = metric_values(app)
     assert set(values) == {info.label for info in metrics.METRICS}
     assert values["Levenshtein distance"] == "7"
-    scores = metrics.every_score(metrics.SPEECH_EXAMPLE.hypothesis, metrics.SPEECH_EXAMPLE.reference, asr_text.encode)
+    scores = metrics.every_score(metrics.SPEECH_EXAMPLE.hypothesis, metrics.SPEECH_EXAMPLE.reference, vocabulary.encode)
     assert values["WER (jiwer)"] == f"{scores['wer']:.4f}"
     assert len(app.get("plotly_chart")) == 4
     assert any("1 transpositions" in caption.value for caption in app.caption)

@@ -6,10 +6,13 @@ from dataclasses import replace
 import pytest
 
 from core.__main__ import main as cli_main
-from core.data import asr_text, real_speech
-from core.data.audio import load_audio
+from core.speech import vocabulary
+from core.speech.corpus import real_speech
+from core.speech.features import load_audio
 from core.errors import DataUnavailableError
-from core.speech_real import normalize_for_scoring, pocketsphinx_transcribe, score_transcripts
+from core.metrics import normalize_for_scoring
+from core.speech.evaluation import score_transcripts
+from core.speech.pocketsphinx import pocketsphinx_transcribe
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +57,7 @@ def test_training_clips_hold_every_source_and_no_evaluation_clip(training):
 
 
 def test_transcripts_use_only_the_vocabulary_and_the_apostrophe(training):
-    allowed = set(asr_text.TOKENS[4:]) | {"'"}
+    allowed = set(vocabulary.TOKENS[4:]) | {"'"}
     assert all(set(u.text) <= allowed and u.text == u.text.strip() for u in training)
     assert real_speech.dropped_clips() == []  # no digits or foreign characters in today's data
 

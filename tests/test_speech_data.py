@@ -3,14 +3,17 @@ import io
 import shutil
 import socket
 
+import librosa
 import numpy as np
 import pytest
 import soundfile
 import torch
 
-from core.data import asr_text, ljspeech
-from core.data.audio import FEATURES, bucket_batches, load_audio, log_mel, mel_power, pad_features
-from core.data.synth import VOICES, assign_voice, choose_voices, synth_ljspeech
+from core.speech import vocabulary
+from core.speech.corpus import ljspeech
+from core.speech.dataset import bucket_batches
+from core.speech.features import FEATURES, load_audio, log_mel, mel_power, pad_features
+from core.speech.corpus.synth import VOICES, assign_voice, choose_voices, synth_ljspeech
 from core.errors import BadInputError, DataUnavailableError
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed (make voices)")
@@ -102,8 +105,6 @@ def _tone(seconds=1.0, rate=16_000, frequency=440.0):
 
 
 def test_features_match_librosa_melspectrogram():
-    import librosa
-
     audio = _tone(1.3) + 0.01 * np.random.default_rng(0).standard_normal(int(1.3 * 16_000)).astype(np.float32)
     expected = librosa.feature.melspectrogram(
         y=audio, sr=16_000, n_fft=400, hop_length=160, n_mels=80, power=2.0, center=True, pad_mode="reflect", norm="slaney", htk=False
@@ -152,14 +153,14 @@ def test_silent_and_too_long_audio_are_explained(tmp_path):
 
 
 def test_vocabulary_is_the_homeworks():
-    assert asr_text.TOKENS[:9] == ["<", ">", "@", "#", " ", ",", ".", "?", "-"]
-    assert asr_text.TOKENS[9:] == list("abcdefghijklmnopqrstuvwxyz") and len(asr_text.TOKENS) == 35
-    ids = asr_text.encode('Hi, "Bob"!')
-    assert ids[0] == asr_text.START and ids[-1] == asr_text.STOP
-    assert asr_text.decode(ids) == "hi, #bob##"
-    assert len(asr_text.encode("a" * 200)) == 99
-    assert asr_text.homework_sequence([0, 9, 10, 1, 2, 2]) == [0, 9, 10, 1]
-    assert asr_text.homework_sequence([0, 9, 10, 11]) == [0, 9, 10, 1]
+    assert vocabulary.TOKENS[:9] == ["<", ">", "@", "#", " ", ",", ".", "?", "-"]
+    assert vocabulary.TOKENS[9:] == list("abcdefghijklmnopqrstuvwxyz") and len(vocabulary.TOKENS) == 35
+    ids = vocabulary.encode('Hi, "Bob"!')
+    assert ids[0] == vocabulary.START and ids[-1] == vocabulary.STOP
+    assert vocabulary.decode(ids) == "hi, #bob##"
+    assert len(vocabulary.encode("a" * 200)) == 99
+    assert vocabulary.homework_sequence([0, 9, 10, 1, 2, 2]) == [0, 9, 10, 1]
+    assert vocabulary.homework_sequence([0, 9, 10, 11]) == [0, 9, 10, 1]
 
 
 def test_bucketing_covers_everything_with_little_padding():

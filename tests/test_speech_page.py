@@ -13,11 +13,17 @@ import soundfile
 import torch
 from streamlit.testing.v1 import AppTest
 
-from core import asr, paths
+from core import paths
 from core.checkpoints import list_checkpoints, read_card, save_checkpoint
 from core.checkpoints import architecture_of
-from core.models.asr import SpeechRecognizer, SpeechRecognizerConfig, speech_transformer_config
-from core.speech_examples import EXAMPLES_DIR, load_examples
+from core.decoding import DecodingOptions
+from core.figures import attention_heatmap
+from core.speech.model import SpeechRecognizer, SpeechRecognizerConfig, speech_transformer_config
+from core.speech import evaluation, inference
+from core.speech.evaluation import comparable_reference
+from core.speech.examples import EXAMPLES_DIR, load_examples
+from core.speech.features import log_mel, pad_features
+from core.speech.figures import attention_choices, ctc_figure, timed_ctc, timed_cross_attention
 from tests.helpers import ARTIFACTS, assert_no_exception, run_lab, wait_for_app
 
 TINY = {"transformer": "asr/tiny-test-transformer", "lstm": "asr/tiny-test-lstm",
@@ -31,7 +37,7 @@ def tiny_recognizer(decoder: str) -> SpeechRecognizer:
     if decoder == "speech-transformer":
         return SpeechRecognizer(speech_transformer_config(**sizes)).eval()
     if decoder == "lstm":  # one model with a CTC head, decoded jointly, as real-speech recipes train them
-        sizes |= dict(ctc_head=True, decode_ctc_weight=0.3)
+        sizes |= dict(ctc_head=True)
     config = SpeechRecognizerConfig(decoder=decoder, **sizes, decoder_layers=2 if decoder == "transformer" else 1)
     return SpeechRecognizer(config).eval()
 
@@ -43,7 +49,7 @@ def tiny_checkpoints(tmp_path_factory) -> Path:
         card = {
             "architecture": architecture_of(tiny_recognizer(decoder)), "task": "asr", "title": f"untrained {decoder}",
             "training": {"best_epoch": 2, "epochs_done": 3},
-            "decoding": {"ctc_weight": tiny_recognizer(decoder).config.decode_ctc_weight},
+            "decoding": {"ctc_weight": 0.3 if decoder == "lstm" else 0.0},
             "curves": {"train_loss": [2.5, 2.0, 1.8], "val_loss": [2.4, 2.1, 2.0],
                        "val_damerau_levenshtein": [0.2, 0.3, 0.35]},
             "metrics": {"synthetic_test": {"clips": 10, "loss": 2.0, "jaccard": 0.5, "cosine": 0.6,
@@ -119,7 +125,7 @@ def test_pocketsphinx_reference_column_reads_the_example_and_can_be_hidden(app):
     headers = [subheader.value for subheader in app.subheader]
     assert "PocketSphinx (reference)" in headers
     # The example is real LJ Speech read clearly: the classic recognizer gets most of its words.
-    reference = asr.comparable_reference(app.text_input[0].value)
+    reference = comparable_reference(app.text_input[0].value)
     transcript = app.code[-1].value
     assert len(set(transcript.split()) & set(reference.split())) >= len(reference.split()) // 2
     app.toggle(key="pocketsphinx").set_value(False).run()
@@ -128,13 +134,11 @@ def test_pocketsphinx_reference_column_reads_the_example_and_can_be_hidden(app):
 
 
 def test_results_table_places_pocketsphinx_on_the_real_sets(tiny_checkpoints, monkeypatch, tmp_path):
-    from core import speech_real
-
     shipped = tmp_path / "bench-asr-real.json"
     shipped.write_text('{"systems": {"pocketsphinx": {"real-ljspeech": {"clips": 100, "cer": 0.144, "wer": 0.289}, '
                        '"other-voices": {"clips": 48, "cer": 0.311, "wer": 0.486}}}}')
     monkeypatch.setattr(paths, "CHECKPOINTS", tiny_checkpoints)
-    monkeypatch.setattr(speech_real, "BENCHMARK_FILE", shipped)
+    monkeypatch.setattr(evaluation, "BENCHMARK_FILE", shipped)
     lab = run_lab("speech", timeout=300)
     results = lab.dataframe[1].value
     rows = results[results["model"].str.startswith("PocketSphinx")]
@@ -169,8 +173,8 @@ def test_page_explains_the_diagonal_and_offers_every_head(app):
 
 def test_heads_and_steps_do_not_rerun_the_models(app, monkeypatch):
     calls = []
-    original = asr.transcribe_with_attention
-    monkeypatch.setattr(asr, "transcribe_with_attention", lambda *args, **kwargs: calls.append(1) or original(*args, **kwargs))
+    original = inference.transcribe_with_attention
+    monkeypatch.setattr(inference, "transcribe_with_attention", lambda *args, **kwargs: calls.append(1) or original(*args, **kwargs))
     app.radio(key="source").set_value("the microphone").run()
     app.audio_input[0].set_value(("t.wav", wav_bytes(speech_like(2.0, seed=11)), "audio/wav")).run()
     assert not app.exception and len(calls) == len(TINY) * 2  # a new recording: every model, greedy and beam
@@ -212,7 +216,7 @@ BAD_AUDIO = {
     "empty": (b"", "empty"),
     "corrupt": (b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(range(256)) * 4, "could not be read as audio"),
     "silent": (wav_bytes(np.zeros(16_000, dtype=np.float32)), "silent"),
-    "too long": (wav_bytes(speech_like(asr.LAB_MAX_SECONDS + 2, 8_000), 8_000), "the limit is 30 s"),
+    "too long": (wav_bytes(speech_like(inference.LAB_MAX_SECONDS + 2, 8_000), 8_000), "the limit is 30 s"),
     "not audio": (b"%PDF-1.4 this is a document, not a recording\n" * 50, "could not be read as audio"),
 }
 
@@ -239,13 +243,10 @@ def test_without_checkpoints_the_page_says_how_to_get_them(tmp_path, monkeypatch
 
 
 def test_inspection_repeats_the_search_attention_and_adds_every_head():
-    from core.asr import transcribe_batch
-    from core.data.audio import log_mel, pad_features
-
     model, audio = tiny_recognizer("transformer"), speech_like(3.0, seed=1)
-    inspected = asr.transcribe_with_attention(model, audio, beam=1)
+    inspected = inference.transcribe_with_attention(model, audio)
     features, lengths = pad_features([log_mel(audio)])
-    hypothesis = transcribe_batch(model, features, lengths, beam=1)[0]
+    hypothesis = inference.transcribe_batch(model, features, lengths)[0]
     chunk = inspected.chunks[0]
     assert chunk.cross_attention.shape[:2] == (2, 2) and chunk.self_attention.shape[:2] == (2, 2)
     assert np.allclose(chunk.cross_attention[-1].mean(axis=0), hypothesis.attention.numpy(), atol=1e-5)
@@ -255,10 +256,8 @@ def test_inspection_repeats_the_search_attention_and_adds_every_head():
 
 
 def test_long_recordings_are_chunked_and_each_chunk_placed_in_time():
-    from core.viz.speech import attention_choices, timed_cross_attention
-
     audio = np.concatenate([speech_like(6.0, seed=2), np.zeros(8_000, np.float32), speech_like(6.0, seed=3)])
-    inspected = asr.transcribe_with_attention(tiny_recognizer("lstm"), audio)
+    inspected = inference.transcribe_with_attention(tiny_recognizer("lstm"), audio)
     assert len(inspected.chunks) == 2 and inspected.chunks[1].start_s > 5.5
     timed = timed_cross_attention(inspected.chunks, len(audio) / 16_000, attention_choices(1, 2)[0])
     first_rows = len(inspected.chunks[0].output_labels)
@@ -269,8 +268,6 @@ def test_long_recordings_are_chunked_and_each_chunk_placed_in_time():
 
 
 def test_cross_attention_hover_names_the_character_and_the_time():
-    from core.figures import attention_heatmap
-
     figure = attention_heatmap(np.full((2, 3), 1 / 3), ["a", " "], ["0.00 s", "0.02 s", "0.04 s"],
                                input_title="time (s)", input_positions=[0.0, 0.02, 0.04])
     trace = figure.data[0]
@@ -279,8 +276,8 @@ def test_cross_attention_hover_names_the_character_and_the_time():
 
 
 def test_references_are_compared_as_the_models_can_write_them():
-    assert asr.comparable_reference('The "lower-case";  Middle Ages.') == "the lower-case middle ages."
-    assert asr.lab_scores("the lower-case middle ages.", 'The "lower-case"; Middle Ages.')["cer"] == 0
+    assert comparable_reference('The "lower-case";  Middle Ages.') == "the lower-case middle ages."
+    assert evaluation.lab_scores("the lower-case middle ages.", 'The "lower-case"; Middle Ages.')["cer"] == 0
 
 
 def test_shipped_examples_have_references_and_stay_small():
@@ -344,10 +341,8 @@ def test_user_picks_an_example_then_uploads_a_clip_and_a_corrupt_file(page, app_
 
 
 def test_ctc_head_probabilities_are_placed_in_time_beside_the_attention():
-    from core.viz.speech import ctc_figure, timed_ctc
-
     model, audio = tiny_recognizer("lstm"), speech_like(11.0, seed=2)  # two chunks
-    inspected = asr.transcribe_with_attention(model, audio, beam=2)
+    inspected = inference.transcribe_with_attention(model, audio, DecodingOptions(beam_width=2, ctc_weight=0.3))
     assert len(inspected.chunks) == 2
     for chunk in inspected.chunks:
         assert chunk.ctc_posteriors.shape == (chunk.cross_attention.shape[-1], 35)
@@ -358,6 +353,6 @@ def test_ctc_head_probabilities_are_placed_in_time_beside_the_attention():
     second = inspected.chunks[1]
     first_column = round(second.start_s / second.frame_seconds)  # the second chunk's frames start where its audio does
     assert np.allclose(timed.weights[0, first_column], second.ctc_posteriors[0, 2], atol=1e-6)
-    assert len(ctc_figure(asr.log_mel(audio).numpy(), timed).data) == 3  # spectrogram, not-blank curve, probabilities
+    assert len(ctc_figure(log_mel(audio).numpy(), timed).data) == 3  # spectrogram, not-blank curve, probabilities
     assert tiny_recognizer("transformer").ctc is None  # and without a CTC head nothing is computed
-    assert asr.transcribe_with_attention(tiny_recognizer("transformer"), audio[:16000]).chunks[0].ctc_posteriors is None
+    assert inference.transcribe_with_attention(tiny_recognizer("transformer"), audio[:16000]).chunks[0].ctc_posteriors is None

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from core.data import ljspeech, synth
-from core.data.synth import VOICE_SETS, VOICES_BY_NAME, assign_voice, choose_voices, engine_installed, synthesize, variation
+from core.speech.corpus import ljspeech, synth
+from core.speech.corpus.synth import VOICE_SETS, VOICES_BY_NAME, assign_voice, choose_voices, engine_installed, synthesize, variation
 from core.errors import GlassboxError
 
 TEXT = "The printing press changed the way people shared their ideas."
@@ -38,7 +38,7 @@ def _speak(voice_name, tmp_path, clip_id="LJ001-0001"):
     path = tmp_path / f"{voice_name}-{clip_id}.wav"
     synthesize(TEXT, voice, path, clip_id)
     audio, rate = soundfile.read(str(path), dtype="float32")
-    assert rate == synth.SAMPLE_RATE and audio.ndim == 1
+    assert rate == synth.CORPUS_SAMPLE_RATE and audio.ndim == 1
     return audio, rate
 
 

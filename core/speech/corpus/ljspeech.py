@@ -3,13 +3,15 @@
 `metadata.csv` holds `ID|raw|normalized` with CRLF line endings and unescaped double quotes, so it is split on
 `|` by hand, never parsed with csv quoting. The homework used the normalized transcript and split by row:
 train 0–9,824, validation 9,825–10,479, test 10,480–13,099. The synthesized stand-in corpus
-(`core.data.synth`) writes the same layout plus a `voices.csv`, so one loader reads real and synthetic speech.
+(`core.speech.corpus.synth`) writes the same layout plus a `voices.csv`, so one loader reads real and synthetic speech.
 """
 from __future__ import annotations
 
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+
+import pooch
 
 from core import paths
 from core.errors import DataUnavailableError
@@ -89,8 +91,6 @@ def real_clips(root: Path = SHARED_LJSPEECH) -> list[Utterance]:
 
 def download_ljspeech(destination: Path | None = None) -> Path:
     """Fetch and unpack the official archive (2.7 GB) with a checked sha256; returns the LJSpeech-1.1 folder."""
-    import pooch
-
     destination = Path(destination or paths.CACHE)
     folder = destination / "LJSpeech-1.1"
     if (folder / "metadata.csv").exists() and (folder / "wavs").is_dir():

@@ -12,13 +12,52 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.asr import ChunkAttention
-from core.data import asr_text
-from core.data.audio import FEATURES
+from core.speech.inference import ChunkAttention
+from core.speech import vocabulary
+from core.speech.features import FEATURES
 from core.figures import attention_heatmap, shown_label
 
 FRAME_SECONDS = FEATURES.hop_length / FEATURES.sample_rate  # 10 ms between feature frames
 MAX_WAVEFORM_POINTS = 3000  # min/max envelope points drawn; a 30 s clip has 480,000 samples
+
+# What the Speech lab (and any front end) says under each figure and beside its controls.
+BEAM_HELP = ("Greedy keeps the single best character at each step; beam search keeps this many partial transcripts, "
+             "ranked by mean log-probability.")
+POCKETSPHINX_HELP = ("CMU's classic offline recognizer (HMM acoustic model + n-gram language model, trained on hundreds "
+                     "of hours of real speech): what a user might otherwise pick.")
+SPECTROGRAM_NOTE = ("Below the waveform: the 80-bin log-mel spectrogram the encoder reads, 100 frames per second (the "
+                    "homework's features).")
+DIAGONAL_NOTE = ("Each row is one character the decoder wrote (the last, `>`, is its stop token); each column is a moment "
+                 "of the audio, aligned under the spectrogram. A clean alignment is a **diagonal**: as the transcript "
+                 "moves on, attention moves forward through the audio. Blurred or vertical bands mean the decoder is "
+                 "guessing from its language model rather than listening.")
+CROSS_ATTENTION_NOTE = ("Hover a cell for the character, the time and the weight; the colour scale tops out at the largest "
+                        "weight. The red box is the step chosen with the slider, and the red curve over the spectrogram "
+                        "is where that step listened.")
+CTC_NOTE = ("This model also learned a CTC layer on its encoder (joint CTC-attention training). At every encoder frame it "
+            "gives each character a probability, and mostly the blank `@`: a character shows as a short spike where it "
+            "is heard, and the white curve over the spectrogram is the probability of anything but the blank. CTC must "
+            "read the audio left to right, one spike per character, so it cannot loop or skip the way an attention "
+            "decoder can on unfamiliar voices; joint decoding uses it to keep the decoder honest.")
+SELF_ATTENTION_NOTE = ("Each character (row) looks back at the characters already written (columns, starting with `<`); "
+                       "the mask hides the future, hence the empty upper triangle.")
+LAB_SCORES_NOTE = ("(lowercase, only the 35 homework tokens). Jaccard, cosine and Damerau-Levenshtein are similarities "
+                   "(higher is better) computed as the homework did, on token lists wrapped in `<` … `>` and cut at 97 "
+                   "characters; Levenshtein distance counts edits; CER and WER are error rates (lower is better).")
+ALIGNMENT_COLOURS = "Grey: equal · orange: substituted · blue: inserted · red: deleted · purple: two neighbours swapped."
+
+
+def chunking_note(chunked: dict[str, tuple[list[ChunkAttention], float]]) -> str:
+    """Where each model (label -> its chunks and its card's chunk length) cut a long recording."""
+    return ("The recording was cut at pauses into chunks, as long as each model decodes best (chosen on validation "
+            "clips: its decoder writes at most 97 characters per chunk): " + "; ".join(
+                f"{label}, {len(chunks)} chunks of at most {seconds:g} s "
+                f"(from {', '.join(f'{chunk.start_s:.1f}' for chunk in chunks)} s)"
+                for label, (chunks, seconds) in chunked.items()) + ".")
+
+
+POCKETSPHINX_NOTE = ("An HMM recognizer with a word language model: it writes only dictionary words, and it has no "
+                     "attention to show, so it appears in no heatmap below.")
 
 
 @dataclass(frozen=True)
@@ -60,10 +99,10 @@ def timed_ctc(chunks: list[ChunkAttention], duration_s: float) -> TimedAttention
     """The CTC head's probability of every character (rows, in vocabulary order, the blank `@` first) over the whole
     recording's encoder frames; characters it never gives 5% anywhere are left out."""
     per_token = _placed_in_time(chunks, duration_s, [chunk.ctc_posteriors.T for chunk in chunks], stack=False)
-    blank = asr_text.PAD
-    shown = [blank] + [token for token in range(len(asr_text.TOKENS))
-                       if token not in (asr_text.START, asr_text.STOP, blank) and per_token[token].max() >= 0.05]
-    return TimedAttention(per_token[shown], [asr_text.TOKENS[token] for token in shown], _frame_times(chunks, duration_s))
+    blank = vocabulary.PAD
+    shown = [blank] + [token for token in range(len(vocabulary.TOKENS))
+                       if token not in (vocabulary.START, vocabulary.STOP, blank) and per_token[token].max() >= 0.05]
+    return TimedAttention(per_token[shown], [vocabulary.TOKENS[token] for token in shown], _frame_times(chunks, duration_s))
 
 
 def _frame_times(chunks: list[ChunkAttention], duration_s: float) -> list[float]:

@@ -6,7 +6,7 @@ Sources (each folder's PROVENANCE.md has licences and checks):
 - Evaluation only: the 100 real LJ clips in `ljspeech-1.1/wavs/`, and a fixed, seeded 10% of the Common Voice clips
   (the "other voices" set). `assert_no_evaluation_leak` refuses any training list that holds one of them.
 
-Transcripts are normalized into the 35-token vocabulary of `core.data.asr_text` (see `normalize_transcript`).
+Transcripts are normalized into the 35-token vocabulary of `core.speech.vocabulary` (see `normalize_transcript`).
 """
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from pathlib import Path
 import soundfile
 
 from core import paths
-from core.data import asr_text
-from core.data.ljspeech import SHARED_LJSPEECH, Utterance, read_metadata, real_clips
+from core.speech import vocabulary
+from core.speech.corpus.ljspeech import SHARED_LJSPEECH, Utterance, read_metadata, real_clips
 from core.errors import DataUnavailableError
 
 REAL_SPEECH = paths.SHARED_DATA / "real-speech"
@@ -36,7 +36,7 @@ VALIDATION_SALT = "validation"  # ranks the training clips for `validation_clips
 # Written punctuation mapped to the nearest token the vocabulary has; quotes and brackets are not spoken, so dropped.
 PUNCTUATION_MAP = {";": ",", ":": ",", "!": ".", '"': " ", "(": " ", ")": " ", "\u2019": "'", "\u2018": "'",
                    "\u201c": " ", "\u201d": " ", "\u2014": " - ", "\u2013": " - "}
-ALLOWED = set(asr_text.TOKENS[4:]) | {"'"}  # space , . ? - a-z, and the apostrophe (see normalize_transcript)
+ALLOWED = set(vocabulary.TOKENS[4:]) | {"'"}  # space , . ? - a-z, and the apostrophe (see normalize_transcript)
 
 
 @dataclass(frozen=True)
@@ -51,9 +51,9 @@ class Dropped:
 def normalize_transcript(text: str) -> str:
     """Lower-case text spelled with the vocabulary's characters, plus the apostrophe; raises ValueError if it cannot be.
 
-    Apostrophes are kept: `asr_text.encode` turns them into `#`, exactly as it does in the 1,344 LJ transcripts of
+    Apostrophes are kept: `vocabulary.encode` turns them into `#`, exactly as it does in the 1,344 LJ transcripts of
     the synthetic corpus that hold one, so "don't" gets the same target in real and synthetic speech, and scoring
-    (`core.speech_real.normalize_for_scoring`) reads a `#` inside a word back as the apostrophe the references keep.
+    (`core.metrics.normalize_for_scoring`) reads a `#` inside a word back as the apostrophe the references keep.
     Numbers are not guessed: a transcript with digits raises (Kathleen's writes them as words; none remain).
     """
     text = unicodedata.normalize("NFKC", text)
@@ -168,7 +168,7 @@ def summary() -> dict:
         entry = sources.setdefault(source_of(utterance), {"clips": 0, "minutes": 0.0, "over_97_characters": 0})
         entry["clips"] += 1
         entry["minutes"] += duration_seconds(utterance) / 60
-        entry["over_97_characters"] += len(utterance.text) > asr_text.MAX_CHARACTERS
+        entry["over_97_characters"] += len(utterance.text) > vocabulary.MAX_CHARACTERS
     for entry in sources.values():
         entry["minutes"] = round(entry["minutes"], 2)
     return {

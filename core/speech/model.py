@@ -20,8 +20,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from core.data import asr_text
 from core.attention import MultiHeadAttention, causal_mask, padding_mask
+from core.decoding import JointCTCStepDecoder, select_rows
+from core.speech import vocabulary
 
 
 @dataclass
@@ -35,14 +36,12 @@ class SpeechRecognizerConfig:
     mlp_size: int = 400
     encoder_layers: int = 2  # the statement says 4, its notebook trained 2; 2 also halves the CPU cost
     decoder_layers: int = 1  # LSTM layers, or transformer decoder blocks
-    vocab_size: int = len(asr_text.TOKENS)
-    max_tokens: int = asr_text.MAX_CHARACTERS + 1  # decoder inputs: `<` + 97 characters
+    vocab_size: int = len(vocabulary.TOKENS)
+    max_tokens: int = vocabulary.MAX_CHARACTERS + 1  # decoder inputs: `<` + 97 characters
     max_timescale: float = 3000.0  # sinusoidal positions, as the homework
     front_end: str = "conv"  # "conv": the homework's two convolutions; "conv-lstm": the Speech-Transformer's CNN-LSTM
     decoder_positions: str = "learned"  # "learned" (homework, torch.rand init) or "sinusoidal" (Speech-Transformer)
-    ctc_head: bool = False  # a linear CTC layer on the encoder, for joint CTC-attention training
-    decode_ctc_weight: float = 0.0  # weight of the CTC prefix score when decoding (needs ctc_head; tuned after training)
-    decode_chunk_seconds: float = 8.0  # longer recordings are cut at pauses into chunks of at most this (tuned after training)
+    ctc_head: bool = False  # a linear CTC layer on the encoder, for joint CTC-attention training and decoding
 
 
 FRONT_END_STRIDES = {"conv": (1, 2), "conv-lstm": (2, 2)}  # (conv1, conv2): frames are divided by their product
@@ -263,7 +262,7 @@ class SpeechRecognizer(nn.Module):
         log_probs = self.ctc_log_probs(memory).transpose(0, 1)  # (frames, batch, vocab)
         flat = torch.tensor([token for target in targets for token in target], dtype=torch.long, device=memory.device)
         target_lengths = torch.tensor([len(target) for target in targets], dtype=torch.long)
-        return nn.functional.ctc_loss(log_probs, flat, memory_lengths.cpu(), target_lengths, blank=asr_text.PAD,
+        return nn.functional.ctc_loss(log_probs, flat, memory_lengths.cpu(), target_lengths, blank=vocabulary.PAD,
                                       zero_infinity=True)
 
     def ctc_log_probs(self, memory: torch.Tensor) -> torch.Tensor:
@@ -273,17 +272,17 @@ class SpeechRecognizer(nn.Module):
         return torch.log_softmax(self.ctc(memory.float()), dim=-1)
 
     def step_decoder(self, features: torch.Tensor, lengths: torch.Tensor, use_cache: bool = True,
-                     ctc_weight: float | None = None) -> "RecognizerStepDecoder | JointCTCStepDecoder":
-        """Bind a batch for core.decoding; with a CTC weight > 0 (the config's `decode_ctc_weight` unless given; needs
-        the CTC head) every step's scores mix in the CTC prefix score: joint CTC-attention decoding."""
-        ctc_weight = self.config.decode_ctc_weight if ctc_weight is None else ctc_weight
+                     ctc_weight: float = 0.0) -> "RecognizerStepDecoder | JointCTCStepDecoder":
+        """Bind a batch for core.decoding; with a CTC weight > 0 (needs the CTC head) every step's scores mix in the
+        CTC prefix score: joint CTC-attention decoding."""
         memory, memory_lengths, _ = self.encoder(features, lengths)
         decoder = RecognizerStepDecoder(self.decoder, memory, padding_mask(memory_lengths, memory.shape[1]), use_cache)
         if not ctc_weight:
             return decoder
         if self.ctc is None:
             raise ValueError("Joint CTC-attention decoding needs a model trained with a CTC head.")
-        return JointCTCStepDecoder(decoder, self.ctc_log_probs(memory), memory_lengths, ctc_weight)
+        return JointCTCStepDecoder(decoder, self.ctc_log_probs(memory), memory_lengths, ctc_weight,
+                                   blank=vocabulary.PAD, sos=vocabulary.START, eos=vocabulary.STOP)
 
 
 class RecognizerStepDecoder:
@@ -310,88 +309,4 @@ class RecognizerStepDecoder:
         return torch.log_softmax(logits[:, -1].float(), dim=-1), state, attention
 
     def reorder(self, state: dict, indices: torch.Tensor) -> dict:
-        return _select_rows(state, indices)
-
-
-class JointCTCStepDecoder:
-    """Joint CTC-attention decoding (Watanabe et al. 2017, eq. 9 and Algorithm 2): each step's score of character c
-    after prefix g is (1 - w) log p_att(c | g) + w (log p_ctc(g c …) - log p_ctc(g …)), where p_ctc(h …) is the
-    CTC probability of every transcript that starts with h, summed over all alignments (the prefix score).
-
-    The CTC term cannot be fooled by an attention decoder that loops or stops early: a prefix whose characters
-    the audio does not hold gets a vanishing prefix score, and the stop token scores the probability that the
-    whole clip is exactly the prefix. The forward variables of every candidate extension are computed in one
-    pass over the frames (rows x vocabulary at once) and carried in the state, so beam search reorders them
-    with the rest of the state (the CTC emissions too, as the memory is, so one reorder widens a batch into beams).
-    """
-
-    def __init__(self, decoder: RecognizerStepDecoder, ctc_log_probs: torch.Tensor, frames: torch.Tensor, weight: float):
-        self.decoder, self.weight = decoder, weight
-        rows, steps, vocab = ctc_log_probs.shape
-        past_end = torch.arange(steps, device=frames.device)[None, :] >= frames[:, None]  # (rows, steps)
-        # Frames past a clip's end emit blank with certainty, so every forward variable carries its mass to the end.
-        self.emissions = ctc_log_probs.masked_fill(past_end[:, :, None], float("-inf"))
-        self.emissions[:, :, asr_text.PAD] = self.emissions[:, :, asr_text.PAD].masked_fill(past_end, 0.0)
-        self.not_scored = torch.tensor([asr_text.START, asr_text.PAD], device=ctc_log_probs.device)  # never emitted
-
-    def start(self) -> dict:
-        rows = self.emissions.shape[0]
-        blank = self.emissions[:, :, asr_text.PAD]
-        return {"attention": self.decoder.start(), "emissions": self.emissions,
-                # The empty prefix: ended in a non-blank never, in blank after every frame so far.
-                "ending_label": torch.full_like(blank, float("-inf")), "ending_blank": blank.cumsum(dim=1),
-                "score": torch.zeros(rows, device=blank.device),
-                "last": torch.full((rows,), -1, dtype=torch.long, device=blank.device), "candidates": None}
-
-    def step(self, previous_tokens: torch.Tensor, state: dict):
-        if state["candidates"] is not None:  # the prefix grew by previous_tokens: take that candidate's variables
-            label, blank, score = state["candidates"]
-            pick = previous_tokens[:, None, None].expand(-1, label.shape[1], 1)
-            state = state | {"ending_label": label.gather(2, pick)[:, :, 0], "ending_blank": blank.gather(2, pick)[:, :, 0],
-                             "score": score.gather(1, previous_tokens[:, None])[:, 0], "last": previous_tokens}
-        attention_log_probs, attention_state, weights = self.decoder.step(previous_tokens, state["attention"])
-        label, blank, prefix_scores = self._extend(state)
-        ctc_gain = prefix_scores - state["score"][:, None]
-        ctc_gain = ctc_gain.masked_fill(ctc_gain.isnan(), float("-inf"))  # -inf - -inf: an impossible prefix stays so
-        ctc_gain[:, self.not_scored] = float("-inf")
-        joint = (1 - self.weight) * attention_log_probs + self.weight * ctc_gain
-        return joint, state | {"attention": attention_state, "candidates": (label, blank, prefix_scores)}, weights
-
-    def _extend(self, state: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Forward variables (rows, frames, vocab) of the prefix extended by every character, and their prefix scores."""
-        emissions = state["emissions"]
-        rows, steps, vocab = emissions.shape
-        ending_label, ending_blank = state["ending_label"], state["ending_blank"]
-        # phi: paths that may emit a new character at the next frame; repeating the last one needs a blank between.
-        either = torch.logaddexp(ending_label, ending_blank)[:, :, None].expand(-1, -1, vocab).clone()
-        repeat = state["last"] >= 0
-        if bool(repeat.any()):
-            rows_repeating = repeat.nonzero()[:, 0]
-            either[rows_repeating, :, state["last"][rows_repeating]] = ending_blank[rows_repeating]
-        label = torch.full((rows, steps, vocab), float("-inf"), device=emissions.device)
-        blank = torch.full_like(label, float("-inf"))
-        empty_prefix = state["last"] < 0
-        label[:, 0] = torch.where(empty_prefix[:, None], emissions[:, 0], torch.full_like(emissions[:, 0], float("-inf")))
-        prefix_scores = label[:, 0].clone()
-        for frame in range(1, steps):
-            entering = either[:, frame - 1] + emissions[:, frame]
-            label[:, frame] = torch.logaddexp(label[:, frame - 1] + emissions[:, frame], entering)
-            blank[:, frame] = torch.logaddexp(blank[:, frame - 1], label[:, frame - 1]) + emissions[:, frame, asr_text.PAD, None]
-            prefix_scores = torch.logaddexp(prefix_scores, entering)
-        # Stopping now: the whole clip is exactly the prefix.
-        prefix_scores[:, asr_text.STOP] = torch.logaddexp(ending_label[:, -1], ending_blank[:, -1])
-        return label, blank, prefix_scores
-
-    def reorder(self, state: dict, indices: torch.Tensor) -> dict:
-        return _select_rows(state, indices)
-
-
-def _select_rows(state, indices: torch.Tensor):
-    """Copy of a nested state with row `indices` of every tensor (batch is dim 0 everywhere in the state)."""
-    if torch.is_tensor(state):
-        return state.index_select(0, indices)
-    if isinstance(state, dict):
-        return {key: _select_rows(value, indices) for key, value in state.items()}
-    if isinstance(state, tuple):
-        return tuple(_select_rows(value, indices) for value in state)
-    return state
+        return select_rows(state, indices)

@@ -1,1 +1,0 @@
-"""Data sets, downloads (pooch with known hashes), audio features and speech synthesis."""
