@@ -12,6 +12,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_bytes
 from safetensors.torch import load_file, save_file
 
 from core import paths
@@ -105,7 +107,36 @@ def build_model(architecture: dict, model_class: type[torch.nn.Module]) -> torch
     """Rebuild a card's `architecture` with the lab's model class (each lab knows its own; the kernel knows none)."""
     if architecture.get("class") != model_class.__name__:
         raise CheckpointError(f"This checkpoint holds a {architecture.get('class')}, not a {model_class.__name__}.")
-    return model_class(model_class.config_class(**architecture["config"]))
+    try:
+        config = model_class.config_class(**architecture["config"])
+    except (TypeError, ValueError) as error:  # a card from another version, or edited by hand
+        raise CheckpointError(f"The card's architecture does not describe a {model_class.__name__} ({error}).") from error
+    return model_class(config)
+
+
+def load_uploaded_model(weights: bytes, card_bytes: bytes, model_class: type[torch.nn.Module]) -> tuple[torch.nn.Module, dict]:
+    """A Glassbox checkpoint trained elsewhere, from its two uploaded files: the same checks as a shipped one
+    (the card's sha256, safetensors only, strict loading), and nothing is written to disk."""
+    try:
+        card = json.loads(card_bytes.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CheckpointError(f"The model card is not valid JSON ({error}).") from error
+    if not isinstance(card, dict) or not isinstance(card.get("architecture"), dict):
+        raise CheckpointError("The model card has no architecture: upload the .json that `python -m core train` wrote.")
+    actual = hashlib.sha256(weights).hexdigest()
+    if card.get("weights", {}).get("sha256") != actual:
+        raise CheckpointError(f"The weights (sha256 {actual[:12]}…) are not the ones this card describes: upload the "
+                              ".safetensors and .json written together by one training run.")
+    try:
+        state_dict = load_bytes(weights)
+    except (SafetensorError, ValueError) as error:
+        raise CheckpointError(f"The weights could not be read as safetensors ({error}).") from error
+    model = build_model(card["architecture"], model_class)
+    try:
+        model.load_state_dict(state_dict)
+    except RuntimeError as error:
+        raise CheckpointError(f"The weights do not fit the architecture in their card ({error}).") from error
+    return model.eval(), card
 
 
 def load_model(name: str, model_class: type[torch.nn.Module], root: Path | None = None,

@@ -4,7 +4,8 @@ import json
 import pytest
 import torch
 
-from core.checkpoints import CheckpointError, architecture_of, list_checkpoints, load_checkpoint, load_model, save_checkpoint
+from core.checkpoints import (CheckpointError, architecture_of, list_checkpoints, load_checkpoint, load_model,
+                              load_uploaded_model, save_checkpoint)
 from core.vision.model import HomeworkCNN, preset_config
 
 
@@ -67,3 +68,19 @@ def test_weights_that_do_not_fit_the_architecture_are_reported(saved):
     card_path.write_text(json.dumps(card))
     with pytest.raises(CheckpointError, match="do not fit"):
         load_model("cnn/tiny", HomeworkCNN, root)
+
+
+def test_an_uploaded_glassbox_checkpoint_loads_with_the_same_checks(tmp_path):
+    model = HomeworkCNN(preset_config("kmnist"))
+    card = save_checkpoint(model, {"task": "cnn", "architecture": architecture_of(model), "metrics": {}}, "cnn/up", tmp_path)
+    weights = (tmp_path / "cnn" / "up.safetensors").read_bytes()
+    card_bytes = (tmp_path / "cnn" / "up.json").read_bytes()
+    loaded, loaded_card = load_uploaded_model(weights, card_bytes, HomeworkCNN)
+    assert loaded_card["weights"]["sha256"] == card["weights"]["sha256"] and not loaded.training
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))
+    with pytest.raises(CheckpointError, match="not the ones this card describes"):
+        load_uploaded_model(weights[:-1] + b"\x00", card_bytes, HomeworkCNN)
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        load_uploaded_model(weights, b"{", HomeworkCNN)
+    with pytest.raises(CheckpointError, match="not a Translator|holds a HomeworkCNN"):
+        load_uploaded_model(weights, card_bytes, type("Translator", (torch.nn.Module,), {}))
