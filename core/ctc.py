@@ -30,7 +30,7 @@ def _compiled(signature: str):
     return compile_function
 
 
-@numba.njit("float32(float32, float32)", cache=True)
+@_compiled("float32(float32, float32)")
 def _logaddexp(a, b):
     """log(exp(a) + exp(b)) without overflow; -inf is the log of zero."""
     if a == -np.inf:

@@ -5,12 +5,14 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 import librosa
+import numba
 import numpy as np
 import pytest
 import soundfile
 import torch
 
 from core.__main__ import main as cli_main
+from core import ctc
 from core.ctc import prefix_recursion
 from core.decoding import search
 from core.errors import BadInputError
@@ -98,6 +100,21 @@ def test_the_compiled_ctc_loop_equals_the_torch_loop_it_replaced(shipped, beam):
 def test_the_ctc_loop_is_compiled_when_the_package_is_imported():
     assert prefix_recursion.signatures  # compiled (or read from numba's cache) at import, not in a first request
     assert warm_up() < 5.0
+
+
+def test_without_a_folder_to_cache_in_the_loop_compiles_in_memory(monkeypatch):
+    """A read-only install with no NUMBA_CACHE_DIR: numba cannot cache, the loop still compiles."""
+    def njit_without_cache(*arguments, cache=False):
+        if cache:
+            raise RuntimeError("cannot cache function: no locator available")
+        return real_njit(*arguments)
+
+    def add_one(value):
+        return value + 1
+
+    real_njit = numba.njit
+    monkeypatch.setattr(numba, "njit", njit_without_cache)
+    assert ctc._compiled("int64(int64)")(add_one)(41) == 42
 
 
 @pytest.mark.parametrize("clip", [u.audio_path for u in LJ_CLIPS[:8]] + EXAMPLE_CLIPS[:3], ids=lambda path: path.name)
