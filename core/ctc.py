@@ -15,8 +15,9 @@ import torch
 
 from core.decoding import StepDecoder, select_rows
 
-RECURSION_SIGNATURE = "void(float32[:, :, ::1], float32[:, ::1], float32[:, ::1], int64[::1], int64, " \
-                      "float32[:, :, ::1], float32[:, :, ::1], float32[:, ::1])"
+# prefix_recursion's argument types: C-contiguous float32 arrays, int64 last characters and blank id; returns nothing.
+RECURSION_SIGNATURE = ("void(float32[:, :, ::1], float32[:, ::1], float32[:, ::1], int64[::1], int64, "
+                       "float32[:, :, ::1], float32[:, :, ::1], float32[:, ::1])")
 
 
 def _compiled(signature: str):

@@ -42,8 +42,8 @@ class FeatureConfig:
 FEATURES = FeatureConfig()
 MAX_UPLOAD_SECONDS = 300.0  # refuse longer uploads outright; shorter long clips are split on silence
 SILENCE_PEAK = 1e-3  # a clip whose loudest sample is below this (−60 dBFS) holds no speech to recognise
-# Shorter clips are refused: every encoder reads at least 7 feature frames (85 ms of audio) per output frame, and the
-# spectrogram's reflect padding needs more than n_fft / 2 samples.
+# Shorter clips are refused: the widest encoder front end reads 7 feature frames (85 ms of audio) for each frame it
+# outputs, and the spectrogram's reflect padding needs more than n_fft / 2 samples.
 MIN_SECONDS = 0.1
 # No-speech rule (`no_speech_message`), measured on 228 real clips (100 LJ, 80 real validation, 48 other voices):
 # frame levels spread over >= 20.9 dB there (95th - 10th percentile), median spectral flatness <= 0.167; steady noise,

@@ -13,7 +13,6 @@ import torch
 
 from core import checkpoints
 from core.attention import padding_mask
-from core.ctc import prefix_recursion
 from core.decoding import DecodingOptions, Hypothesis, search
 from core.speech import vocabulary
 from core.speech.features import (FEATURES, check_duration, load_audio, log_mel, no_speech_message, pad_features,
@@ -128,8 +127,8 @@ def transcribe_with_attention(model: SpeechRecognizer, audio: np.ndarray,
 
 def warm_up() -> float:
     """Load what a first transcription would otherwise wait for: audio decoding, the resampler, the mel filterbank,
-    torch's STFT, the no-speech check and the compiled CTC prefix loop. Front ends call it once per process; returns
-    the seconds it took."""
+    torch's STFT and the no-speech check (the CTC prefix loop was compiled, or read from numba's cache, when core.ctc
+    was imported). Front ends call it once per process; returns the seconds it took."""
     started, rate = time.perf_counter(), 22_050  # LJ Speech's rate, so the resampler runs too
     tone = (0.1 * np.sin(2 * np.pi * 220 * np.arange(rate // 2) / rate)).astype(np.float32)
     wav = io.BytesIO()
@@ -137,11 +136,6 @@ def warm_up() -> float:
     audio = load_audio(wav.getvalue())
     log_mel(audio)
     no_speech_message(audio)
-    rows, frames, vocab = 1, 4, len(vocabulary.TOKENS)
-    emissions = np.full((rows, frames, vocab), -np.log(vocab), np.float32)
-    ending = np.zeros((rows, frames), np.float32)
-    outputs = np.empty((rows, frames, vocab), np.float32), np.empty((rows, frames, vocab), np.float32)
-    prefix_recursion(emissions, ending, ending, np.array([-1]), vocabulary.PAD, *outputs, np.empty((rows, vocab), np.float32))
     return time.perf_counter() - started
 
 
