@@ -135,7 +135,8 @@ def _your_model(path: str | None, prepared: PreparedImage) -> tuple[str, vision_
 
 @user_errors
 def transcribe(audio_path: str | None, beam: int = 1):
-    """Audio file -> (one row per shipped recognizer: model, transcript, seconds; cross-attention of the first)."""
+    """Audio file -> (one row per shipped recognizer: model, transcript, seconds; cross-attention of the first; a
+    no-speech warning when the audio seems to hold none, shown beside the transcripts, else "")."""
     names = asr_models()
     if not names:
         raise GlassboxError(NO_ASR_MESSAGE)
@@ -153,7 +154,7 @@ def transcribe(audio_path: str | None, beam: int = 1):
             timed = speech_figures.timed_cross_attention(inspected.chunks, duration, average)
             figure = speech_figures.aligned_attention_figure(log_mel(audio).numpy(), timed, step=0)
             figure.update_layout(title=f"{name}: cross-attention under the spectrogram (step 1 outlined)")
-    return rows, figure
+    return rows, figure, f"**{inspected.no_speech}**" if inspected.no_speech else ""
 
 
 @user_errors
@@ -229,6 +230,7 @@ def build_app() -> gr.Blocks:
                                   api_name="classify")
 
         with gr.Tab("Transcribe", id="transcribe"):
+            speech_inference.warm_up()  # once per process: the first visitor's clip does not wait for audio I/O
             gr.Markdown("Every shipped speech recognizer on the same recording (up to "
                         f"{speech_inference.LAB_MAX_SECONDS:.0f} s), and where the first one listened while writing each character. "
                         + _status(asr_models(), NO_ASR_MESSAGE))
@@ -237,14 +239,17 @@ def build_app() -> gr.Blocks:
                     audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Speech (English)")
                     asr_beam = gr.Slider(1, 8, value=1, step=1, label="Beam width (1 = greedy)")
                     transcribe_button = gr.Button("Transcribe", variant="primary")
-                transcripts = gr.Dataframe(headers=["model", "transcript", "seconds"], label="Transcripts", wrap=True)
+                with gr.Column():
+                    transcripts = gr.Dataframe(headers=["model", "transcript", "seconds"], label="Transcripts", wrap=True)
+                    speech_found = gr.Markdown()
             speech = speech_examples.load_examples()
             if speech:
                 gr.Examples([[str(speech_examples.example_path(example))] for example in speech], inputs=[audio],
                             label="Recordings (real LJ Speech and synthesized voices)",
                             example_labels=[example.label for example in speech])
             cross_attention_plot = gr.Plot(label="Cross-attention")
-            transcribe_button.click(transcribe, [audio, asr_beam], [transcripts, cross_attention_plot], api_name="transcribe")
+            transcribe_button.click(transcribe, [audio, asr_beam], [transcripts, cross_attention_plot, speech_found],
+                                    api_name="transcribe")
 
         with gr.Tab("Translate", id="translate"):
             _translate_tab()

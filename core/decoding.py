@@ -11,7 +11,7 @@ transformers or what the tokens mean:
 
 Both searches are batched (every sentence advances one token per step) and rank hypotheses by a
 length-normalised score, sum(log p) / length ** length_penalty, where length counts the stop token:
-without it, summed log-probabilities favour stopping early. `JointCTCStepDecoder` wraps a StepDecoder whose
+without it, summed log-probabilities favour stopping early. `core.ctc.JointCTCStepDecoder` wraps a StepDecoder whose
 encoder also has a CTC head, and mixes the CTC prefix score into every step (`DecodingOptions.ctc_weight`).
 """
 from __future__ import annotations
@@ -236,85 +236,6 @@ def _device_of(state) -> torch.device:
         elif isinstance(item, (list, tuple)):
             stack.extend(item)
     return torch.device("cpu")
-
-
-class JointCTCStepDecoder:
-    """Joint CTC-attention decoding (Watanabe et al. 2017, eq. 9 and Algorithm 2): each step's score of character c
-    after prefix g is (1 - w) log p_att(c | g) + w (log p_ctc(g c …) - log p_ctc(g …)), where p_ctc(h …) is the
-    CTC probability of every transcript that starts with h, summed over all alignments (the prefix score).
-
-    The CTC term cannot be fooled by an attention decoder that loops or stops early: a prefix whose characters
-    the audio does not hold gets a vanishing prefix score, and the stop token scores the probability that the
-    whole clip is exactly the prefix. The forward variables of every candidate extension are computed in one
-    pass over the frames (rows x vocabulary at once) and carried in the state, so beam search reorders them
-    with the rest of the state (the CTC emissions too, as the memory is, so one reorder widens a batch into beams).
-    """
-
-    def __init__(self, decoder: StepDecoder, ctc_log_probs: torch.Tensor, frames: torch.Tensor, weight: float,
-                 blank: int, sos: int, eos: int):
-        """ctc_log_probs (rows, frames, vocab) over the encoder output, frames (rows,) its true lengths; `blank` is the
-        CTC blank, `sos` and `eos` the decoder's start and stop tokens (the blank and `sos` are never emitted)."""
-        self.decoder, self.weight = decoder, weight
-        self.blank_id, self.sos_id, self.stop_id = blank, sos, eos
-        rows, steps, vocab = ctc_log_probs.shape
-        past_end = torch.arange(steps, device=frames.device)[None, :] >= frames[:, None]  # (rows, steps)
-        # Frames past a clip's end emit blank with certainty, so every forward variable carries its mass to the end.
-        self.emissions = ctc_log_probs.masked_fill(past_end[:, :, None], float("-inf"))
-        self.emissions[:, :, self.blank_id] = self.emissions[:, :, self.blank_id].masked_fill(past_end, 0.0)
-        self.not_scored = torch.tensor([self.sos_id, self.blank_id], device=ctc_log_probs.device)  # never emitted
-
-    def start(self) -> dict:
-        rows = self.emissions.shape[0]
-        blank = self.emissions[:, :, self.blank_id]
-        return {"attention": self.decoder.start(), "emissions": self.emissions,
-                # The empty prefix: ended in a non-blank never, in blank after every frame so far.
-                "ending_label": torch.full_like(blank, float("-inf")), "ending_blank": blank.cumsum(dim=1),
-                "score": torch.zeros(rows, device=blank.device),
-                "last": torch.full((rows,), -1, dtype=torch.long, device=blank.device), "candidates": None}
-
-    def step(self, previous_tokens: torch.Tensor, state: dict):
-        if state["candidates"] is not None:  # the prefix grew by previous_tokens: take that candidate's variables
-            label, blank, score = state["candidates"]
-            pick = previous_tokens[:, None, None].expand(-1, label.shape[1], 1)
-            state = state | {"ending_label": label.gather(2, pick)[:, :, 0], "ending_blank": blank.gather(2, pick)[:, :, 0],
-                             "score": score.gather(1, previous_tokens[:, None])[:, 0], "last": previous_tokens}
-        attention_log_probs, attention_state, weights = self.decoder.step(previous_tokens, state["attention"])
-        label, blank, prefix_scores = self._extend(state)
-        ctc_gain = prefix_scores - state["score"][:, None]
-        ctc_gain = ctc_gain.masked_fill(ctc_gain.isnan(), float("-inf"))  # -inf - -inf: an impossible prefix stays so
-        ctc_gain[:, self.not_scored] = float("-inf")
-        joint = (1 - self.weight) * attention_log_probs + self.weight * ctc_gain
-        return joint, state | {"attention": attention_state, "candidates": (label, blank, prefix_scores)}, weights
-
-    def _extend(self, state: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Forward variables (rows, frames, vocab) of the prefix extended by every character, and their prefix scores."""
-        emissions = state["emissions"]
-        rows, steps, vocab = emissions.shape
-        ending_label, ending_blank = state["ending_label"], state["ending_blank"]
-        # phi: paths that may emit a new character at the next frame; repeating the last one needs a blank between.
-        either = torch.logaddexp(ending_label, ending_blank)[:, :, None].expand(-1, -1, vocab).clone()
-        repeat = state["last"] >= 0
-        if bool(repeat.any()):
-            rows_repeating = repeat.nonzero()[:, 0]
-            either[rows_repeating, :, state["last"][rows_repeating]] = ending_blank[rows_repeating]
-        label = torch.full((rows, steps, vocab), float("-inf"), device=emissions.device)
-        blank = torch.full_like(label, float("-inf"))
-        empty_prefix = state["last"] < 0
-        label[:, 0] = torch.where(empty_prefix[:, None], emissions[:, 0], torch.full_like(emissions[:, 0], float("-inf")))
-        prefix_scores = label[:, 0].clone()
-        for frame in range(1, steps):
-            entering = either[:, frame - 1] + emissions[:, frame]
-            label[:, frame] = torch.logaddexp(label[:, frame - 1] + emissions[:, frame], entering)
-            blank[:, frame] = torch.logaddexp(blank[:, frame - 1], label[:, frame - 1]) + emissions[:, frame, self.blank_id, None]
-            prefix_scores = torch.logaddexp(prefix_scores, entering)
-        # Stopping now: the whole clip is exactly the prefix.
-        prefix_scores[:, self.stop_id] = torch.logaddexp(ending_label[:, -1], ending_blank[:, -1])
-        return label, blank, prefix_scores
-
-    def reorder(self, state: dict, indices: torch.Tensor) -> dict:
-        return select_rows(state, indices)
-
-
 
 
 def select_rows(state, indices: torch.Tensor):

@@ -15,6 +15,7 @@ from core.speech.pocketsphinx import POCKETSPHINX, timed_pocketsphinx_transcript
 
 @st.cache_resource(show_spinner="Loading the speech recognizers…")
 def load(name: str):
+    inference.warm_up()  # audio I/O, resampler, filterbank, compiled CTC loop: ready before a visitor's first clip
     return inference.load_model(name)
 
 
@@ -71,6 +72,8 @@ def transcripts(audio_key, audio, loaded, labels, default_reference, reference_k
     if chunked := {labels[name]: (results[(name, "greedy")].chunks, inference.card_decoding(loaded[name][1]).max_chunk_seconds)
                    for name in chosen if len(results[(name, "greedy")].chunks) > 1}:
         st.info(figures.chunking_note(chunked))
+    if no_speech := results[(chosen[0], "greedy")].no_speech:  # shown beside the transcripts, never instead of them
+        st.warning(no_speech)
     columns = st.columns(len(chosen) + with_pocketsphinx)
     texts = {f"{labels[name]} · {label}": results[(name, label)].text for name in chosen for label in decodings}
     if with_pocketsphinx:
@@ -151,12 +154,10 @@ def training_results(loaded, labels) -> None:
     """Section 4: training curves and test scores from the cards, beside the students' and PocketSphinx's."""
     st.header("4 · Training and test results")
     by_label = {labels[name]: card for name, (_, card) in loaded.items()}
-    curves = cards.training_curves(by_label)
-    if curves:
+    if curves := cards.training_curves(by_label):
         st.plotly_chart(training_curves_figure(**curves["figure"]), width="stretch", key="curves")
         st.caption(curves["caption"])
-    rows = cards.result_rows(by_label)
-    if rows:
+    if rows := cards.result_rows(by_label):
         st.plotly_chart(figures.error_rate_bars(rows, cards.ERROR_RATE_SETS), width="stretch", key="error-rates")
         st.caption(cards.ERROR_RATE_NOTE)
         st.dataframe(cards.result_table(rows), hide_index=True, key="results", placeholder="–")
@@ -191,8 +192,7 @@ def main() -> None:
         return
     labels = {name: cards.model_label(name, model.config) for name, (model, _) in loaded.items()}
     if audio is not None:
-        shown = transcripts(hashlib.sha256(audio_bytes).hexdigest(), audio, loaded, labels, default_reference, reference_key)
-        if shown:
+        if shown := transcripts(hashlib.sha256(audio_bytes).hexdigest(), audio, loaded, labels, default_reference, reference_key):
             inspection(features, len(audio) / FEATURES.sample_rate, labels, *shown)
     training_results(loaded, labels)
 

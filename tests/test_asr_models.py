@@ -10,7 +10,8 @@ import torch
 from core import paths
 from core.__main__ import main as cli_main
 from core.checkpoints import architecture_of, save_checkpoint
-from core.decoding import DecodingOptions, JointCTCStepDecoder, beam_search, greedy_search
+from core.ctc import JointCTCStepDecoder
+from core.decoding import DecodingOptions, beam_search, greedy_search
 from core.speech import vocabulary
 from core.speech.features import silence_chunk_spans
 from core.speech.inference import card_decoding, load_model, transcribe_audio

@@ -9,7 +9,9 @@ import json
 import os
 import sys
 
+import numpy as np
 import pytest
+import soundfile
 import torch
 from PIL import Image
 
@@ -104,10 +106,23 @@ def test_transcribe_lists_every_recognizer_or_says_none_is_shipped(client):
         with pytest.raises(AppError, match="No speech recognizer is shipped"):
             client.predict(handle_file(str(clip)), 1, api_name="/transcribe")
         return
-    table, attention_plot = client.predict(handle_file(str(clip)), 1, api_name="/transcribe")
+    table, attention_plot, no_speech = client.predict(handle_file(str(clip)), 1, api_name="/transcribe")
     assert sorted(row[0] for row in table["data"]) == models
     assert all(isinstance(row[1], str) and row[1].strip() for row in table["data"])
-    assert attention_plot["type"] == "plotly"
+    assert attention_plot["type"] == "plotly" and no_speech == ""
+
+
+def test_transcribe_says_no_speech_beside_the_transcripts_of_noise(client, tmp_path):
+    if not checkpoints.list_checkpoints("asr"):
+        pytest.skip("no speech recognizer is shipped")
+    noise = tmp_path / "noise.wav"
+    soundfile.write(noise, np.clip(0.8 * np.random.default_rng(0).standard_normal(3 * 16_000), -1, 1), 16_000)
+    table, _, no_speech = client.predict(handle_file(str(noise)), 1, api_name="/transcribe")
+    assert "No speech found" in no_speech and len(table["data"]) == len(checkpoints.list_checkpoints("asr"))
+    tiny = tmp_path / "tiny.wav"
+    soundfile.write(tiny, np.full(160, 0.3), 16_000)
+    with pytest.raises(AppError, match="lasts only 10 ms"):
+        client.predict(handle_file(str(tiny)), 1, api_name="/transcribe")
 
 
 def test_translate_gives_what_core_gives(client):

@@ -218,6 +218,7 @@ BAD_AUDIO = {
     "silent": (wav_bytes(np.zeros(16_000, dtype=np.float32)), "silent"),
     "too long": (wav_bytes(speech_like(inference.LAB_MAX_SECONDS + 2, 8_000), 8_000), "the limit is 30 s"),
     "not audio": (b"%PDF-1.4 this is a document, not a recording\n" * 50, "could not be read as audio"),
+    "10 ms": (wav_bytes(np.full(160, 0.3, dtype=np.float32)), "lasts only 10 ms"),
 }
 
 
@@ -231,6 +232,15 @@ def test_bad_uploads_show_a_message_and_the_page_stays_usable(app, kind):
     assert "4 · Training and test results" in [header.value for header in app.header]
     app.radio(key="source").set_value("an example").run()  # and back to a working clip
     assert not app.exception and not app.error and len(app.code) == TRANSCRIPTS
+
+
+def test_noise_is_transcribed_with_a_no_speech_warning_beside_it(app):
+    assert not [warning for warning in app.warning if "No speech found" in warning.value]  # the example is speech
+    app.radio(key="source").set_value("a file").run()
+    noise = np.clip(0.8 * np.random.default_rng(0).standard_normal(3 * 16_000), -1, 1).astype(np.float32)
+    app.file_uploader[0].set_value(("noise.wav", wav_bytes(noise), "audio/wav")).run()
+    assert not app.exception and not app.error and len(app.code) == TRANSCRIPTS
+    assert [warning for warning in app.warning if warning.value.startswith("No speech found")]
 
 
 def test_without_checkpoints_the_page_says_how_to_get_them(tmp_path, monkeypatch):

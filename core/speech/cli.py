@@ -25,11 +25,12 @@ from core.errors import GlassboxError
 from core.speech.corpus.augment import AUGMENT_PRESETS
 from core.speech.corpus.synth import CORPUS_FOLDERS, SYNTH_CORPUS, synth_ljspeech
 from core.speech.dataset import load_speech_set
-from core.speech.evaluation import benchmark, decoding_speed, score, search_comparison, with_examples
+from core.speech.evaluation import benchmark, score, search_comparison, with_examples
 from core.speech.examples import EXAMPLES_DIR, build_examples
 from core.speech.inference import DEFAULT_MODEL, card_decoding, load_model, transcribe_audio
 from core.speech.model import SpeechRecognizerConfig, speech_transformer_config
 from core.speech.recipe import RECIPE_OPTIONS, SpeechRecipe, staged_schedule
+from core.speech.speed import decoding_speed
 from core.speech.training import export_checkpoint, train_recognizer
 
 RECIPE_HELP = {
@@ -102,7 +103,8 @@ def _register_train(commands) -> None:
 
 
 def _register_bench(commands) -> None:
-    speed = commands.task("bench", "asr", "Real-time factor of transcribing a 10 s clip, greedy and beam, cache vs none.",
+    speed = commands.task("bench", "asr", "Real-time factor of transcribing a 10 s clip: greedy and beam, attention only and "
+                                          "joint CTC, warm and in a fresh process; cache and compiled-CTC speed-ups.",
                           _bench_speed)
     speed.add_argument("--models", nargs="+", default=None, help="checkpoints (default: every asr/ checkpoint)")
     speed.add_argument("--beam", type=int, default=4)

@@ -16,7 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 from core import paths
-from core.decoding import DecodingOptions, search
+from core.decoding import DecodingOptions
 from core.metrics import (
     METRIC_INFO,
     SCORERS,
@@ -29,12 +29,12 @@ from core.metrics import (
     token_scores,
 )
 from core.speech import vocabulary
-from core.speech.corpus.ljspeech import SHARED_LJSPEECH, Utterance, load_split
+from core.speech.corpus.ljspeech import Utterance, load_split
 from core.speech.corpus.real_speech import duration_seconds, other_voices_clips, real_ljspeech_eval_clips, validation_clips
 from core.speech.corpus.synth import SYNTH_CORPUS
 from core.speech.dataset import SpeechSet, load_speech_set, real_validation_set
-from core.speech.features import FEATURES, load_audio, log_mel
-from core.speech.inference import MAX_DECODE_STEPS, card_decoding, load_model, transcribe_audio, transcribe_batch
+from core.speech.features import load_audio
+from core.speech.inference import card_decoding, load_model, transcribe_audio, transcribe_batch
 from core.speech.pocketsphinx import POCKETSPHINX, pocketsphinx_decoder, pocketsphinx_transcribe
 from core.speech.recipe import SpeechRecipe, batch_loss
 
@@ -287,7 +287,7 @@ def card_metrics(model, recipe: SpeechRecipe, options: DecodingOptions, corpus_r
     return metrics | real_speech_metrics(model, options)
 
 
-# --- decoding speed and search width (`bench asr`, `bench asr-search`) ---------------------------------------------
+# --- search width (`bench asr-search`; decoding speed, `bench asr`, is in speed.py) ----------------------------
 
 def search_comparison(model_names: list[str], widths: list[int], datasets: dict[str, SpeechSet], quiet: bool = False) -> dict:
     """CER, WER, Levenshtein and decoding seconds per utterance (one clip at a time) for each model, width and set."""
@@ -301,30 +301,4 @@ def search_comparison(model_names: list[str], widths: list[int], datasets: dict[
                                 description=f"{name} {label} beam {width}")
                 results.setdefault(name, {}).setdefault(label, {})[f"beam{width}"] = (
                     {key: round(metrics[key], 4) for key in kept} | {"clips": metrics["clips"]})
-    return results
-
-
-def decoding_speed(model_names: list[str], clip: Path | None = None, beam: int = 4, repeats: int = 3) -> dict:
-    """Real-time factor of transcribing a ~10 s real LJ clip, greedy and beam, and the key/value-cache speed-up."""
-    clip = clip or SHARED_LJSPEECH / "wavs" / "LJ001-0001.wav"  # 9.66 s of real speech
-    audio = load_audio(clip)
-    duration = len(audio) / FEATURES.sample_rate
-    lengths = torch.tensor([log_mel(audio).shape[0]])
-    results = {"clip": clip.name, "duration_s": round(duration, 3), "threads": torch.get_num_threads(), "models": {}}
-    for name in model_names:
-        model, card = load_model(name)
-        ctc_weight = card_decoding(card).ctc_weight
-        timings = {}
-        for label, width, use_cache in [("greedy", 1, True), (f"beam{beam}", beam, True), ("greedy_no_cache", 1, False)]:
-            best = float("inf")
-            for _ in range(repeats):
-                started = time.perf_counter()
-                with torch.no_grad():
-                    decoder = model.step_decoder(log_mel(load_audio(clip))[None], lengths, use_cache, ctc_weight)
-                    hypotheses = search(decoder, 1, vocabulary.START, vocabulary.STOP, MAX_DECODE_STEPS, beam_width=width)
-                best = min(best, time.perf_counter() - started)
-            timings[label] = {"seconds": round(best, 4), "real_time_factor": round(best / duration, 4),
-                              "text": vocabulary.decode(hypotheses[0].tokens)}
-        timings["cache_speedup"] = round(timings["greedy_no_cache"]["seconds"] / timings["greedy"]["seconds"], 2)
-        results["models"][name] = timings
     return results

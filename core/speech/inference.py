@@ -2,18 +2,21 @@
 (for the Speech lab) read every attention map of what was written."""
 from __future__ import annotations
 
+import io
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import soundfile
 import torch
 
 from core import checkpoints
 from core.attention import padding_mask
 from core.decoding import DecodingOptions, Hypothesis, search
 from core.speech import vocabulary
-from core.speech.features import FEATURES, load_audio, log_mel, pad_features, silence_chunk_spans
+from core.speech.features import (FEATURES, check_duration, load_audio, log_mel, no_speech_message, pad_features,
+                                  silence_chunk_spans)
 from core.speech.model import SpeechRecognizer
 
 DEFAULT_MODEL = "asr/lj-transformer"  # the recognizer a transcription uses unless told otherwise
@@ -48,10 +51,12 @@ def transcribe_audio(model: SpeechRecognizer, audio_source, options: DecodingOpt
     """Transcribe one recording of any length the loader accepts.
 
     The decoders write at most 97 characters, so longer audio is cut at its pauses into chunks of at most
-    `options.max_chunk_seconds`, transcribed as one batch, and joined.
+    `options.max_chunk_seconds`, transcribed as one batch, and joined. Audio that holds no speech is transcribed
+    all the same, with `no_speech` set and a `warning` saying why.
     """
     started = time.perf_counter()
     audio = load_audio(audio_source)
+    no_speech = no_speech_message(audio)
     duration = len(audio) / FEATURES.sample_rate
     spans = silence_chunk_spans(audio, options.max_chunk_seconds)
     features, lengths = pad_features([log_mel(audio[start:end]) for start, end in spans])
@@ -61,7 +66,10 @@ def transcribe_audio(model: SpeechRecognizer, audio_source, options: DecodingOpt
         "duration_s": round(duration, 3),
         "seconds": round(time.perf_counter() - started, 3),
         "chunks": len(spans),
+        "no_speech": no_speech is not None,
     }
+    if no_speech:
+        result["warning"] = no_speech
     if len(spans) > 1:
         result["note"] = (f"The audio is longer than {options.max_chunk_seconds:g} s, so it was split at pauses into "
                           f"{len(spans)} chunks.")
@@ -89,6 +97,7 @@ class InspectedTranscription:
     seconds: float  # features + encoder + search over all chunks: the time the transcript took, not the inspection
     beam: int
     chunks: list[ChunkAttention]
+    no_speech: str | None = None  # why the audio seems to hold no speech, shown beside the transcript; None if it may
 
 
 @torch.no_grad()
@@ -100,6 +109,7 @@ def transcribe_with_attention(model: SpeechRecognizer, audio: np.ndarray,
     with teacher forcing: the same computation, now returning every layer and head (and the transformer's
     masked self-attention).
     """
+    check_duration(audio)
     spans = silence_chunk_spans(audio, options.max_chunk_seconds)  # not part of the model's time
     started = time.perf_counter()
     features = [log_mel(audio[start:end]) for start, end in spans]
@@ -111,7 +121,22 @@ def transcribe_with_attention(model: SpeechRecognizer, audio: np.ndarray,
         _chunk_attention(model, chunk_features, hypothesis, start / rate, end / rate)
         for chunk_features, hypothesis, (start, end) in zip(features, hypotheses, spans)
     ]
-    return InspectedTranscription(" ".join(chunk.text for chunk in chunks).strip(), seconds, options.beam_width, chunks)
+    return InspectedTranscription(" ".join(chunk.text for chunk in chunks).strip(), seconds, options.beam_width, chunks,
+                                  no_speech_message(audio))
+
+
+def warm_up() -> float:
+    """Load what a first transcription would otherwise wait for: audio decoding, the resampler, the mel filterbank,
+    torch's STFT and the no-speech check (the CTC prefix loop was compiled, or read from numba's cache, when core.ctc
+    was imported). Front ends call it once per process; returns the seconds it took."""
+    started, rate = time.perf_counter(), 22_050  # LJ Speech's rate, so the resampler runs too
+    tone = (0.1 * np.sin(2 * np.pi * 220 * np.arange(rate // 2) / rate)).astype(np.float32)
+    wav = io.BytesIO()
+    soundfile.write(wav, tone, rate, format="WAV")
+    audio = load_audio(wav.getvalue())
+    log_mel(audio)
+    no_speech_message(audio)
+    return time.perf_counter() - started
 
 
 def _chunk_attention(model: SpeechRecognizer, features: torch.Tensor, hypothesis: Hypothesis, start_s: float,
@@ -121,20 +146,9 @@ def _chunk_attention(model: SpeechRecognizer, features: torch.Tensor, hypothesis
     outputs = hypothesis.tokens + ([vocabulary.STOP] if hypothesis.finished else [])
     inputs = ([vocabulary.START] + outputs)[:-1] or [vocabulary.START]
     memory, memory_lengths, _ = model.encoder(features[None].to(device), torch.tensor([features.shape[0]], device=device))
-    self_weights = []
-    # The decoders return their cross-attention; the transformer's self-attention is read off its blocks.
-    hooks = [
-        block.self_attention.register_forward_hook(lambda module, args, result: self_weights.append(result[1]))
-        for block in getattr(model.decoder, "blocks", [])
-        if block.self_attention is not None
-    ]
-    try:
-        _, cross_weights = model.decoder(
-            torch.tensor([inputs], device=device), memory, padding_mask(memory_lengths, memory.shape[1])
-        )
-    finally:
-        for hook in hooks:
-            hook.remove()
+    _, cross_weights, self_weights = model.decoder(
+        torch.tensor([inputs], device=device), memory, padding_mask(memory_lengths, memory.shape[1])
+    )
     cross = torch.stack([weights[0] for weights in cross_weights]).float().cpu().numpy()  # (layers, heads, outputs, frames')
     self_attention = torch.stack([weights[0] for weights in self_weights]).float().cpu().numpy() if self_weights else None
     hop_seconds = FEATURES.hop_length / FEATURES.sample_rate

@@ -21,7 +21,8 @@ import torch
 from torch import nn
 
 from core.attention import MultiHeadAttention, causal_mask, padding_mask
-from core.decoding import JointCTCStepDecoder, select_rows
+from core.ctc import JointCTCStepDecoder
+from core.decoding import select_rows
 from core.speech import vocabulary
 
 
@@ -179,7 +180,8 @@ class TextDecoderRecurrent(nn.Module):
         self.output = nn.Linear(config.d_model, config.vocab_size)
 
     def forward(self, tokens, memory, memory_mask, state: dict | None = None):
-        """tokens (batch, steps) -> (logits (batch, steps, vocab), [cross weights (batch, heads, steps, frames')]).
+        """tokens (batch, steps) -> (logits (batch, steps, vocab), [cross weights (batch, heads, steps, frames')], []):
+        the same three results as the transformer decoder, with no self-attention to return.
 
         With `state` (a dict), the LSTM's (h, c) and the cross-attention keys/values are read and updated there.
         """
@@ -188,7 +190,7 @@ class TextDecoderRecurrent(nn.Module):
         if state is not None:
             state["h"], state["c"] = h.transpose(0, 1), c.transpose(0, 1)  # batch first, so reorder is one index_select
         x, _, cross_weights = self.block(x, memory=memory, memory_mask=memory_mask, cache=None if state is None else state.setdefault("block", {}))
-        return self.output(self.final_norm(x)), [cross_weights]
+        return self.output(self.final_norm(x)), [cross_weights], []
 
 
 class TextDecoderTransformer(nn.Module):
@@ -209,7 +211,8 @@ class TextDecoderTransformer(nn.Module):
         self.output = nn.Linear(config.d_model, config.vocab_size)
 
     def forward(self, tokens, memory, memory_mask, state: dict | None = None):
-        """tokens (batch, steps) -> (logits (batch, steps, vocab), cross weights per block).
+        """tokens (batch, steps) -> (logits (batch, steps, vocab), cross weights per block, self weights per block);
+        weights are (batch, heads, steps, keys), returned by the call so that concurrent callers never share them.
 
         With `state`, `tokens` continue the sequence after state["position"] cached steps (key/value cache).
         """
@@ -219,14 +222,15 @@ class TextDecoderTransformer(nn.Module):
             raise ValueError(f"The decoder has {self.positions.shape[0]} positions; asked for {offset + steps}.")
         x = self.embedding(tokens) + self.positions[offset : offset + steps]
         self_mask = causal_mask(steps, tokens.device) if state is None else None  # with a cache, all keys are in the past
-        cross_weights = []
+        cross_weights, self_weights = [], []
         for index, block in enumerate(self.blocks):
             cache = None if state is None else state.setdefault(f"block{index}", {})
-            x, _, weights = block(x, self_mask=self_mask, memory=memory, memory_mask=memory_mask, cache=cache)
+            x, block_self_weights, weights = block(x, self_mask=self_mask, memory=memory, memory_mask=memory_mask, cache=cache)
             cross_weights.append(weights)
+            self_weights.append(block_self_weights)
         if state is not None:
             state["position"] = offset + steps
-        return self.output(self.final_norm(x)), cross_weights
+        return self.output(self.final_norm(x)), cross_weights, self_weights
 
 
 DECODERS = {"lstm": TextDecoderRecurrent, "transformer": TextDecoderTransformer}
@@ -250,7 +254,7 @@ class SpeechRecognizer(nn.Module):
         """Teacher forcing: tokens (batch, steps) are the inputs `<` c1 …; returns (logits, cross weights per block),
         plus (memory, memory lengths) with `with_memory` (joint CTC training reads the encoder output)."""
         memory, memory_lengths, _ = self.encoder(features, lengths)
-        logits, cross_weights = self.decoder(tokens, memory, padding_mask(memory_lengths, memory.shape[1]))
+        logits, cross_weights, _ = self.decoder(tokens, memory, padding_mask(memory_lengths, memory.shape[1]))
         return (logits, cross_weights, (memory, memory_lengths)) if with_memory else (logits, cross_weights)
 
     def ctc_loss(self, memory: torch.Tensor, memory_lengths: torch.Tensor, targets: list[list[int]]) -> torch.Tensor:
@@ -301,10 +305,10 @@ class RecognizerStepDecoder:
 
     def step(self, previous_tokens: torch.Tensor, state: dict):
         if self.use_cache:
-            logits, cross_weights = self.decoder(previous_tokens[:, None], state["memory"], state["memory_mask"], state["decoder"])
+            logits, cross_weights, _ = self.decoder(previous_tokens[:, None], state["memory"], state["memory_mask"], state["decoder"])
         else:
             state["prefix"] = torch.cat([state["prefix"], previous_tokens[:, None]], dim=1)
-            logits, cross_weights = self.decoder(state["prefix"], state["memory"], state["memory_mask"])
+            logits, cross_weights, _ = self.decoder(state["prefix"], state["memory"], state["memory_mask"])
         attention = cross_weights[-1][:, :, -1].mean(dim=1)  # last block, last step, mean over heads: (rows, frames')
         return torch.log_softmax(logits[:, -1].float(), dim=-1), state, attention
 
