@@ -31,19 +31,23 @@ def convolution_matrix_figure(check: ConvolutionCheck) -> go.Figure:
 
 
 def _image_panels(images: dict[str, np.ndarray], title: str, shared_scale: bool = False) -> go.Figure:
-    figure = make_subplots(rows=1, cols=len(images), subplot_titles=list(images), horizontal_spacing=0.09)
+    """Images side by side; each colour bar lies flat under its own panel (or one bar for a shared scale), so no
+    bar's ticks run into the next panel, on a phone either."""
+    figure = make_subplots(rows=1, cols=len(images), subplot_titles=list(images), horizontal_spacing=0.08)
     values = np.concatenate([image.reshape(-1) for image in images.values()])
     for column, image in enumerate(images.values(), start=1):
         scale = dict(zmin=float(values.min()), zmax=float(values.max())) if shared_scale else {}
-        axis_end = figure.layout[f"xaxis{column if column > 1 else ''}"].domain[1]
+        domain = figure.layout[f"xaxis{column if column > 1 else ''}"].domain
         show_scale = column == len(images) or not shared_scale
+        bar = (dict(x=0.5, len=1.0) if shared_scale else dict(x=(domain[0] + domain[1]) / 2, len=domain[1] - domain[0]))
         figure.add_trace(go.Heatmap(z=image, colorscale="Viridis", showscale=show_scale,
-                                    colorbar=dict(x=axis_end + 0.005, thickness=10, len=0.8), **scale,
+                                    colorbar=dict(orientation="h", y=-0.12, yanchor="top", thickness=10,
+                                                  xanchor="center", nticks=4, **bar), **scale,
                                     hovertemplate="row %{y}, column %{x}: %{z:.4f}<extra></extra>"),
                          row=1, col=column)
         figure.update_yaxes(autorange="reversed", scaleanchor=f"x{column if column > 1 else ''}",
                             row=1, col=column)
-    figure.update_layout(title=title, height=330, margin=dict(l=10, r=10, t=60, b=10))
+    figure.update_layout(title=title, height=380, margin=dict(l=10, r=10, t=60, b=50))
     return figure
 
 

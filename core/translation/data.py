@@ -17,6 +17,7 @@ import torch
 
 from core import paths
 from core.errors import BadInputError, DataUnavailableError
+from core.figures import SPACE_SYMBOL, shown_label
 
 DATASET_NAME = "ist-char-mt-spa-eng"
 SPLITS = ("train", "val", "test")
@@ -142,6 +143,21 @@ class Normalised:
     text: str
     changes: list[str]  # e.g. "'Á' -> 'a' (lowercased, accent removed)"
     unknown: list[str]  # characters still outside the vocabulary; they are fed to the model as UNK
+
+    def changes_note(self) -> str | None:
+        """What normalising changed, in words (None: the text was already in the data's form)."""
+        if not self.changes:
+            return None
+        shown = SPACE_SYMBOL + self.text[1:] if self.text.startswith(" ") else self.text
+        return f"Normalised to `{shown}`, as the training data was: " + "; ".join(self.changes) + "."
+
+    def unknown_note(self) -> str | None:
+        """A warning naming the characters the models never saw (None: they saw every one)."""
+        if not self.unknown:
+            return None
+        return ("The models never saw these characters in training: "
+                + ", ".join(f"'{shown_label(character)}'" for character in self.unknown)
+                + ". Each is fed to the encoder as the unknown token <unk>, so expect a poor translation.")
 
 
 def normalise(text: str, vocabulary: CharVocabulary | None = None, max_characters: int | None = None) -> Normalised:
