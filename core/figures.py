@@ -207,10 +207,10 @@ def alignment_figure(steps: list[AlignmentStep], columns: int = 45) -> go.Figure
                                     marker=dict(size=12, color=color, symbol="square")))
     rows = len(z)
     figure.update_layout(
-        title="Alignment: reference (upper row) over hypothesis (lower row)",
+        title="Alignment: reference (upper row)<br>over hypothesis (lower row)",
         yaxis=dict(autorange="reversed", showticklabels=False, range=[rows - 0.5, -0.5]),
-        xaxis=dict(showticklabels=False), height=90 + 26 * rows, plot_bgcolor="white",
-        margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.05),
+        xaxis=dict(showticklabels=False), height=110 + 26 * rows, plot_bgcolor="white",
+        margin=dict(l=10, r=10, t=60, b=10), legend=dict(orientation="h", y=-0.05),
     )
     return figure
 
@@ -233,8 +233,9 @@ def disagreement_figure(table: dict[str, dict[str, float]], ranks: dict[str, dic
         colorbar=dict(title="rank", orientation="h", y=-0.08, yanchor="top", thickness=12, tickvals=list(range(1, len(names) + 1))),
         hovertemplate="%{x} under %{y}: score %{text}, rank %{z} (1 = best)<extra></extra>",
     ))
-    figure.update_layout(title="Same reference, four kinds of damage:<br>each metric's ranking (1 = best)",
-                         height=160 + 42 * len(METRICS), margin=dict(l=10, r=10, t=60, b=10),
+    figure.update_layout(title=dict(text="Same reference, four kinds of damage:<br>each metric's ranking (1 = best)",
+                                    y=0.99, yanchor="top"),
+                         height=200 + 42 * len(METRICS), margin=dict(l=10, r=10, t=130, b=10),
                          xaxis=dict(side="top"), yaxis=dict(autorange="reversed"))
     return figure
 

@@ -92,12 +92,12 @@ def training_data(page: str) -> list[str]:
 
 def lab_card(lab: Lab) -> None:
     with st.container(border=True):
+        st.subheader(lab.title)
         picture, words = st.columns([2, 3], vertical_alignment="center")
         thumbnail = THUMBNAILS / f"{lab.page}.png"
         if thumbnail.exists():
             picture.image(str(thumbnail), width="stretch")
         with words:
-            st.subheader(lab.title)
             st.write(lab.see)
             st.markdown(f"**Try first:** {lab.try_first}")
             for sentence in training_data(lab.page):

@@ -64,7 +64,7 @@ tokens.caption("The ASR homework scored lists of token indices wrapped in `<` an
 steps = metrics.transposition_alignment(hypothesis, reference)
 counts = metrics.operation_counts(steps)
 st.subheader("Alignment")
-st.plotly_chart(figures.alignment_figure(steps), width="stretch", config=CHART_CONFIG)
+st.plotly_chart(figures.alignment_figure(steps, columns=30), width="stretch", config=CHART_CONFIG)  # 30 fit a phone
 st.caption(f"{counts['substitute']} substitutions, {counts['insert']} insertions, {counts['delete']} deletions, "
            f"{counts['transpose']} transpositions: {sum(counts.values()) - counts['equal']} Damerau-Levenshtein "
            f"edits, against {scores['levenshtein_distance']} Levenshtein edits (a swap costs two there).")

@@ -21,7 +21,8 @@ from core.vision.protocol import RECIPES, evaluate_on_card_data, training_data_s
 from core.vision.student import AMBIGUOUS_VARIANT, PRESET_TITLES, StudentCNN, read_student_cnn
 
 PRESET_LABELS = {"kmnist": "Kuzushiji-MNIST (10 hiragana)", "octmnist": "OCTMNIST (4 retina diagnoses)"}
-NOT_SHIPPED = " · no shipped model: bring your own"
+SHORT_LABELS = {"kmnist": "Kuzushiji-MNIST", "octmnist": "OCTMNIST"}  # a phone fits these side by side
+NOT_SHIPPED = ": your model only"
 COLOUR_CHOICES = {"auto": None, "invert": True, "keep": False}
 UPLOAD_SOURCE = "Upload your own"
 
@@ -266,15 +267,25 @@ def your_test_results(column, student: YourModel, class_names: list[str]) -> Non
                             key="confusion-student", config=CHART_CONFIG)
 
 
+def shipped(preset: str) -> bool:
+    return any(name.startswith(f"cnn/{preset}-") for name in list_checkpoints("cnn"))
+
+
 def preset_label(preset: str) -> str:
     """The option's name, and plainly when choosing it shows nothing until you load your own model."""
-    shipped = any(name.startswith(f"cnn/{preset}-") for name in list_checkpoints("cnn"))
-    return PRESET_LABELS[preset] + ("" if shipped else NOT_SHIPPED)
+    return SHORT_LABELS[preset] + ("" if shipped(preset) else NOT_SHIPPED)
+
+
+def preset_help() -> str:
+    return " ".join(f"**{SHORT_LABELS[preset]}**: {PRESET_LABELS[preset]}" + (
+        "." if shipped(preset) else ", no model shipped here (its data could not be downloaded): choose it to "
+        "look at an OCTMNIST model you trained yourself.") for preset in PRESET_LABELS)
 
 
 def main() -> None:
     st.title("Vision lab")
-    preset = st.segmented_control("Preset", list(PRESET_LABELS), format_func=preset_label, default="kmnist", required=True)
+    preset = st.segmented_control("Data set", list(PRESET_LABELS), format_func=preset_label, default="kmnist",
+                                  required=True, help=preset_help())
     with st.expander("What is this?"):
         st.write(
             "The CNN of the IST Deep Learning homework, trained here in two variants that differ in one thing only: "

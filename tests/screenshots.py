@@ -25,13 +25,16 @@ THUMBNAILS = REPO / "assets" / "home"
 THUMBNAIL_WIDTH = 480
 MAX_THUMBNAIL_BYTES = 60_000
 DESKTOP, PHONE = {"width": 1400, "height": 1800}, {"width": 390, "height": 3200}
+TALL = 3  # lab pages are shot this many times as tall: Streamlit scrolls inside its own container
+MAX_ASPECT = 0.6  # a thumbnail is at most this high for its width: a tall chart is cut to its top
+CHART = '[data-testid="stPlotlyChart"]'
 # lab -> (address, text the page shows when done, CSS selector of the telling view, index among matches)
 VIEWS = {
-    "vision": ("vision", "strided predicts", '[data-testid="stPlotlyChart"]', 0),
-    "translation": ("translation", "Where the attention model looked", '[data-testid="stPlotlyChart"]', 0),
-    "speech": ("speech", "Cross-attention", '[data-testid="stPlotlyChart"]', 0),
-    "metrics": ("metrics", "Alignment", '[data-testid="stPlotlyChart"]', 2),
-    "theory": ("theory", "Convolution as a matrix", '[data-testid="stPlotlyChart"]', 0),
+    "vision": ("vision", "strided predicts", CHART, 1),  # max-pool's activation maps
+    "translation": ("translation", "Where the attention model looked", CHART, 0),  # the attention heatmap
+    "speech": ("speech", "Cross-attention", CHART, 5),  # cross-attention under the spectrogram
+    "metrics": ("metrics", "Alignment", CHART, 2),  # the character alignment
+    "theory": ("theory", "Convolution as a matrix", CHART, 0),  # the convolution matrix
 }
 PAGES = {"home": ("", "Glassbox"), "vision": ("vision", "strided predicts"),
          "translation": ("translation", "Where the attention model looked"), "metrics": ("metrics", "Alignment"),
@@ -41,6 +44,7 @@ PAGES = {"home": ("", "Glassbox"), "vision": ("vision", "strided predicts"),
 def shrink_to_png(screenshot: bytes, width: int = THUMBNAIL_WIDTH, colours: int = 96) -> bytes:
     """A screenshot scaled to `width` and quantised to a palette: small enough to ship in the repository."""
     image = Image.open(io.BytesIO(screenshot)).convert("RGB")
+    image = image.crop((0, 0, image.width, min(image.height, round(image.width * MAX_ASPECT))))
     image = image.resize((width, round(image.height * width / image.width)), Image.Resampling.LANCZOS)
     out = io.BytesIO()
     image.quantize(colours, method=Image.Quantize.MEDIANCUT).save(out, format="PNG", optimize=True)
@@ -74,6 +78,8 @@ def write_pages(browser, base_url: str, name: str, pages: list[str]) -> None:
     for page_name in pages:
         address, done_text = PAGES[page_name]
         for device, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+            if page_name != "home":
+                viewport = {**viewport, "height": viewport["height"] * TALL}
             context, page = open_page(browser, f"{base_url}/{address}", viewport, done_text)
             path = ARTIFACTS / f"{name}-{device}-{page_name}.png"
             page.screenshot(path=str(path), full_page=True)

@@ -48,6 +48,7 @@ def _image_panels(images: dict[str, np.ndarray], title: str, shared_scale: bool 
         figure.update_yaxes(autorange="reversed", scaleanchor=f"x{column if column > 1 else ''}",
                             row=1, col=column)
     figure.update_layout(title=title, height=380, margin=dict(l=10, r=10, t=60, b=50))
+    figure.update_annotations(font_size=12)  # the panel titles, short enough for a phone-wide panel
     return figure
 
 
@@ -70,9 +71,10 @@ def parameter_figure(counts: dict[str, list[LayerCount]]) -> go.Figure:
                                    for network in counts.values()],
         ))
     totals = {name: sum(c.parameters for c in network) for name, network in counts.items()}
-    figure.update_layout(barmode="stack", height=260, margin=dict(l=10, r=10, t=40, b=10),
+    figure.update_layout(barmode="stack", height=320, margin=dict(l=10, r=10, t=40, b=70),
                          title=" vs ".join(f"{total:,}" for total in totals.values()) + " parameters",
-                         xaxis=dict(title="parameters"), legend=dict(orientation="h", y=-0.3))
+                         xaxis=dict(title="parameters"),
+                         legend=dict(orientation="h", y=-0.45, yanchor="top"))  # under the axis title, not on it
     return figure
 
 
