@@ -234,7 +234,7 @@ def disagreement_figure(table: dict[str, dict[str, float]], ranks: dict[str, dic
         hovertemplate="%{x} under %{y}: score %{text}, rank %{z} (1 = best)<extra></extra>",
     ))
     figure.update_layout(title=dict(text="Same reference, four kinds of damage:<br>each metric's ranking (1 = best)",
-                                    y=0.99, yanchor="top"),
+                                    yref="container", y=1, yanchor="top", pad=dict(t=12)),
                          height=200 + 42 * len(METRICS), margin=dict(l=10, r=10, t=130, b=10),
                          xaxis=dict(side="top"), yaxis=dict(autorange="reversed"))
     return figure

@@ -5,6 +5,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from core.figures import wrapped
 from core.theory.conv_matrix import ConvolutionCheck, LayerCount
 from core.theory.image_attention import ImageAttention, PermutationCheck
 
@@ -47,7 +48,7 @@ def _image_panels(images: dict[str, np.ndarray], title: str, shared_scale: bool 
                          row=1, col=column)
         figure.update_yaxes(autorange="reversed", scaleanchor=f"x{column if column > 1 else ''}",
                             row=1, col=column)
-    figure.update_layout(title=title, height=380, margin=dict(l=10, r=10, t=60, b=50))
+    figure.update_layout(title=wrapped(title, 40), height=400, margin=dict(l=10, r=10, t=80, b=50))
     figure.update_annotations(font_size=12)  # the panel titles, short enough for a phone-wide panel
     return figure
 
@@ -86,11 +87,11 @@ def image_attention_figure(attention: ImageAttention) -> go.Figure:
         z=attention.weights, x=labels, y=labels, colorscale="Blues", colorbar=dict(title="weight"),
         hovertemplate="query pixel %{y} → key pixel %{x}: %{z:.4f}<extra></extra>",
     ))
-    figure.update_layout(title="Attention probabilities softmax(x xᵀ), pixels in row-major order",
+    figure.update_layout(title="Attention probabilities softmax(x xᵀ),<br>pixels in row-major order",
                          xaxis=dict(title="key pixel (row, column)", showticklabels=False),
                          yaxis=dict(title="query pixel (row, column)", autorange="reversed", showticklabels=False,
                                     scaleanchor="x"),
-                         height=560, margin=dict(l=10, r=10, t=40, b=10))
+                         height=580, margin=dict(l=10, r=10, t=60, b=10))
     return figure
 
 
@@ -120,9 +121,9 @@ def feature_dimension_figure(dim: int, dimensions: dict[int, int], chosen_order:
 
 def approximation_error_figure(errors: dict[int, float], length: int, dim: int) -> go.Figure:
     figure = go.Figure(go.Scatter(x=list(errors), y=list(errors.values()), mode="lines+markers"))
-    figure.update_layout(title=f"Mean |linear − exact| attention output (L = {length}, D = {dim})",
+    figure.update_layout(title=f"Mean |linear − exact| attention output<br>(L = {length}, D = {dim})",
                          xaxis=dict(title="order K", dtick=1), yaxis=dict(title="mean absolute error", type="log"),
-                         height=320, margin=dict(l=10, r=10, t=40, b=10))
+                         height=340, margin=dict(l=10, r=10, t=60, b=10))
     return figure
 
 
