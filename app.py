@@ -1,7 +1,10 @@
 """Glassbox: st.navigation over the labs in labs/; nothing else lives here."""
 import streamlit as st
 
-st.set_page_config(page_title="Glassbox", page_icon=":material/visibility:", layout="wide")
+from core import paths
+
+# A file, not ":material/…:": Streamlit fetches a material favicon from fonts.gstatic.com; everything here is offline.
+st.set_page_config(page_title="Glassbox", page_icon=str(paths.ASSETS / "favicon.png"), layout="wide")
 
 LABS = [
     st.Page("labs/home.py", title="Home", icon=":material/home:", default=True),

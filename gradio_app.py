@@ -15,6 +15,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is i
 
 import argparse
 import functools
+import shutil
 from pathlib import Path
 
 import gradio as gr
@@ -160,7 +161,8 @@ def transcribe(audio_path: str | None, beam: int = 1):
 @user_errors
 def translate(text: str, beam: int = 1, student_weights: str | None = None, student_vocabulary: str | None = None):
     """Spanish text -> (one row per shipped translator, then the student's if uploaded: model, translation, score,
-    ms; attention heatmap). The student's file is read on each call and kept nowhere."""
+    ms; attention heatmap; what normalising changed and which characters the models never saw, as the Streamlit
+    page says it). The student's file is read on each call and kept nowhere."""
     if not text or not text.strip():
         raise BadInputError("Type a Spanish sentence first.")
     names = shipped_translators()
@@ -170,20 +172,28 @@ def translate(text: str, beam: int = 1, student_weights: str | None = None, stud
     if student_weights:
         translators[f"your model ({Path(student_weights).name})"] = load_student_file(
             Path(student_weights), Path(student_vocabulary) if student_vocabulary else None)
-    rows, figure = [], None
+    rows, figure, result = [], None, None
     for label, translator in translators.items():
         result = translator.translate(text, max(int(beam), 1))
         rows.append([label, result.translation, round(result.score, 4), round(result.milliseconds, 1)])
         if result.attention is not None and figure is None:
             figure = translation_figures.attention_figure(
                 result, title=f"{translator.name}: where each English character looked (input normalised to “{result.normalised.text}”)")
-    return rows, figure
+    changed, unknown = result.normalised.changes_note(), result.normalised.unknown_note()
+    notes = [changed or "", f"**Warning:** {unknown}" if unknown else ""]
+    return rows, figure, "\n\n".join(note for note in notes if note)
 
 
 # ---- layout ------------------------------------------------------------------------------------------------
 
 def _status(names: list[str], missing: str) -> str:
     return f"Models: {', '.join(f'`{name}`' for name in names)}." if names else f"**{missing}**"
+
+
+def _audio_label() -> str:
+    """Which uploads work: libsndfile reads WAV, FLAC, OGG and MP3 itself; webm and m4a go through ffmpeg."""
+    ffmpeg = "webm and m4a too (ffmpeg is installed)" if shutil.which("ffmpeg") else "not webm or m4a: they need ffmpeg, which this server lacks"
+    return f"Speech (English): WAV, FLAC, OGG/Opus or MP3 files, or the microphone; {ffmpeg}"
 
 
 def _translation_examples() -> list[list[str]]:
@@ -236,7 +246,7 @@ def build_app() -> gr.Blocks:
                         + _status(asr_models(), NO_ASR_MESSAGE))
             with gr.Row():
                 with gr.Column():
-                    audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Speech (English)")
+                    audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label=_audio_label())
                     asr_beam = gr.Slider(1, 8, value=1, step=1, label="Beam width (1 = greedy)")
                     transcribe_button = gr.Button("Transcribe", variant="primary")
                 with gr.Column():
@@ -261,7 +271,7 @@ def _translate_tab() -> None:
                 "attention. " + _status(shipped_translators(), NO_MT_MESSAGE))
     with gr.Row():
         with gr.Column():
-            spanish = gr.Textbox(label="Spanish", value="tengo hambre .", max_length=200)
+            spanish = gr.Textbox(label="Spanish", value="tengo hambre .")
             mt_beam = gr.Slider(1, 10, value=1, step=1, label="Beam width (1 = greedy)")
             with gr.Accordion("Your model (optional)", open=False):
                 gr.Markdown('The translator you trained in the homework, saved with `torch.save(model.state_dict(), '
@@ -269,13 +279,15 @@ def _translate_tab() -> None:
                 student_weights = gr.File(type="filepath", file_types=sorted(STUDENT_SUFFIXES), label="Weights", height=100)
                 student_vocabulary = gr.File(type="filepath", file_types=[".json"], label="Vocabulary", height=100)
             translate_button = gr.Button("Translate", variant="primary")
-        translations = gr.Dataframe(headers=["model", "translation", "score", "ms"], label="Translations", wrap=True)
+        with gr.Column():
+            translations = gr.Dataframe(headers=["model", "translation", "score", "ms"], label="Translations", wrap=True)
+            notes = gr.Markdown()
     sentences = _translation_examples()
     if sentences:
         gr.Examples(sentences, inputs=[spanish], label="Held-out test sentences")
     attention_plot = gr.Plot(label="Attention")
     translate_button.click(translate, [spanish, mt_beam, student_weights, student_vocabulary],
-                           [translations, attention_plot], api_name="translate")
+                           [translations, attention_plot, notes], api_name="translate")
 
 
 def main() -> None:

@@ -3,11 +3,13 @@ Metrics lab's score bars and character alignments (the scores themselves live in
 """
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.metrics import METRICS, AlignmentStep
+from core.metrics import METRICS, AlignmentStep, shown_score
 
 SPACE_SYMBOL = "␣"  # spaces are real tokens here; an empty-looking label would hide them
 
@@ -140,7 +142,7 @@ def score_bars(scores: dict[str, float]) -> go.Figure:
     infos = [info for info in METRICS if info.key in scores and info.unit != "edits"]
     figure = go.Figure(go.Bar(
         x=[scores[info.key] for info in infos],
-        y=[info.label for info in infos],
+        y=[wrapped(info.label) for info in infos],
         orientation="h",
         marker_color=[SIMILARITY_COLOR if info.higher_is_better else ERROR_COLOR for info in infos],
         text=[f"{scores[info.key]:.3f}" for info in infos],
@@ -149,9 +151,9 @@ def score_bars(scores: dict[str, float]) -> go.Figure:
     ))
     top = max([1.0] + [scores[info.key] for info in infos])
     figure.update_layout(
-        title="Scores (green: similarity, higher is better; red: error rate, lower is better)",
-        xaxis=dict(range=[0, top * 1.2]), yaxis=dict(autorange="reversed"),
-        height=60 + 32 * len(infos), margin=dict(l=10, r=10, t=40, b=10),
+        title="Scores: green higher is better,<br>red lower is better",
+        xaxis=dict(range=[0, top * 1.3]), yaxis=dict(autorange="reversed"),
+        height=80 + 40 * len(infos), margin=dict(l=10, r=10, t=60, b=10),
     )
     return figure
 
@@ -205,10 +207,10 @@ def alignment_figure(steps: list[AlignmentStep], columns: int = 45) -> go.Figure
                                     marker=dict(size=12, color=color, symbol="square")))
     rows = len(z)
     figure.update_layout(
-        title="Alignment: reference (upper row) over hypothesis (lower row)",
+        title="Alignment: reference (upper row)<br>over hypothesis (lower row)",
         yaxis=dict(autorange="reversed", showticklabels=False, range=[rows - 0.5, -0.5]),
-        xaxis=dict(showticklabels=False), height=90 + 26 * rows, plot_bgcolor="white",
-        margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.05),
+        xaxis=dict(showticklabels=False), height=110 + 26 * rows, plot_bgcolor="white",
+        margin=dict(l=10, r=10, t=60, b=10), legend=dict(orientation="h", y=-0.05),
     )
     return figure
 
@@ -219,21 +221,30 @@ def _char(chars: str, offset: int) -> str:
 
 
 def disagreement_figure(table: dict[str, dict[str, float]], ranks: dict[str, dict[str, int]]) -> go.Figure:
-    """Which preset pair each metric judges best (rank 1) to worst; the cell text is the score itself."""
+    """Which preset pair each metric judges best (rank 1) to worst; the cell text is the score itself.
+
+    One row per metric and one column per pair, so four narrow columns fit a phone without scrolling."""
     names = list(table)
     figure = go.Figure(go.Heatmap(
-        z=[[ranks[name][info.key] for info in METRICS] for name in names],
-        x=[info.label for info in METRICS], y=names,
-        text=[[_format(table[name][info.key]) for info in METRICS] for name in names],
+        z=[[ranks[name][info.key] for name in names] for info in METRICS],
+        x=[wrapped(name, 10) for name in names], y=[wrapped(info.label) for info in METRICS],
+        text=[[shown_score(info.key, table[name][info.key], 3) for name in names] for info in METRICS],
         texttemplate="%{text}", colorscale="RdYlGn_r", zmin=1, zmax=len(names),
-        colorbar=dict(title="rank<br>(1 = best)"),
-        hovertemplate="%{y} under %{x}: score %{text}, rank %{z}<extra></extra>",
+        colorbar=dict(title="rank", orientation="h", y=-0.08, yanchor="top", thickness=12, tickvals=list(range(1, len(names) + 1))),
+        hovertemplate="%{x} under %{y}: score %{text}, rank %{z} (1 = best)<extra></extra>",
     ))
-    figure.update_layout(title="Same reference, four kinds of damage: each metric's ranking",
-                         height=140 + 45 * len(names), margin=dict(l=10, r=10, t=40, b=10),
-                         xaxis=dict(tickangle=-30), yaxis=dict(autorange="reversed"))
+    figure.update_layout(title=dict(text="Same reference, four kinds of damage:<br>each metric's ranking (1 = best)",
+                                    yref="container", y=1, yanchor="top", pad=dict(t=12)),
+                         height=200 + 42 * len(METRICS), margin=dict(l=10, r=10, t=130, b=10),
+                         xaxis=dict(side="top"), yaxis=dict(autorange="reversed"))
     return figure
 
 
-def _format(value: float) -> str:
-    return str(value) if isinstance(value, int) else f"{value:.3f}"
+def wrapped(label: str, width: int = 18) -> str:
+    """A long axis label over several lines, so a phone-wide chart keeps its plot area."""
+    return "<br>".join(textwrap.wrap(label, width)) or label
+
+
+# Plotly's tool bar appears on hover, and a tap on a phone is a hover: it would sit over the top of every chart.
+# Without it, dragging still zooms and a double click resets; the page's own full-screen button stays.
+CHART_CONFIG = {"displayModeBar": False, "displaylogo": False}

@@ -179,6 +179,11 @@ METRICS = [
 METRIC_INFO = {info.key: info for info in METRICS}
 
 
+def shown_score(key: str, value: float, decimals: int = 4) -> str:
+    """A score as a page shows it: counts of edits as whole numbers ("49", never "49.000"), the rest to `decimals`."""
+    return f"{value:.0f}" if METRIC_INFO[key].unit == "edits" else f"{value:.{decimals}f}"
+
+
 # --- A plain dynamic-programming baseline and a transposition-aware alignment -------------------------------------
 
 # The alignment below is a Python dynamic programme, quadratic in length: 1,000 characters a side take about a

@@ -2,6 +2,7 @@
 import streamlit as st
 
 from core import figures, metrics
+from core.figures import CHART_CONFIG
 from core.errors import BadInputError
 from core.speech import vocabulary
 
@@ -49,27 +50,28 @@ st.subheader("Every score, and what it ignores")
 for row_start in range(0, len(metrics.METRICS), 4):
     for column, info in zip(st.columns(4), metrics.METRICS[row_start:row_start + 4]):
         value = scores[info.key]
-        column.metric(info.label, value if isinstance(value, int) else f"{value:.4f}",
-                      help=f"{'Higher' if info.higher_is_better else 'Lower'} is better; unit: {info.unit}.")
+        column.markdown(f"**{info.label}**", help=f"{'Higher' if info.higher_is_better else 'Lower'} is better; "
+                        f"unit: {info.unit}.")  # a wrapping label: st.metric would cut a long one short
+        column.metric(info.label, metrics.shown_score(info.key, value), label_visibility="collapsed")
         column.caption(f"**Ignores:** {info.ignores}")
 
 bars, tokens = st.columns([3, 2])
-bars.plotly_chart(figures.score_bars(scores), width="stretch")
-tokens.plotly_chart(figures.token_comparison(scores), width="stretch")
+bars.plotly_chart(figures.score_bars(scores), width="stretch", config=CHART_CONFIG)
+tokens.plotly_chart(figures.token_comparison(scores), width="stretch", config=CHART_CONFIG)
 tokens.caption("The ASR homework scored lists of token indices wrapped in `<` and `>`: "
                f"{vocabulary.encode(hypothesis)[:12]}… The two shared tokens always match.")
 
 steps = metrics.transposition_alignment(hypothesis, reference)
 counts = metrics.operation_counts(steps)
 st.subheader("Alignment")
-st.plotly_chart(figures.alignment_figure(steps), width="stretch")
+st.plotly_chart(figures.alignment_figure(steps, columns=30), width="stretch", config=CHART_CONFIG)  # 30 fit a phone
 st.caption(f"{counts['substitute']} substitutions, {counts['insert']} insertions, {counts['delete']} deletions, "
            f"{counts['transpose']} transpositions: {sum(counts.values()) - counts['equal']} Damerau-Levenshtein "
            f"edits, against {scores['levenshtein_distance']} Levenshtein edits (a swap costs two there).")
 
 st.subheader("Why they disagree")
 table, ranks = disagreement()
-st.plotly_chart(figures.disagreement_figure(table, ranks), width="stretch")
+st.plotly_chart(figures.disagreement_figure(table, ranks), width="stretch", config=CHART_CONFIG)
 for pair in metrics.DISAGREEMENT_PRESETS:
     st.markdown(f"- **{pair.name}**: `{pair.hypothesis}` — {pair.note}")
 st.caption(f"Reference for all four: `{metrics.DISAGREEMENT_REFERENCE}` (LJ Speech LJ001-0002). "

@@ -2,6 +2,7 @@
 import streamlit as st
 
 from core.errors import GlassboxError
+from core.figures import CHART_CONFIG
 from core.theory import conv_matrix, figures, image_attention, linear_attention
 from core.vision.data import load_kmnist_10k
 
@@ -43,13 +44,13 @@ def convolution_as_a_matrix() -> None:
     except GlassboxError as error:
         st.error(str(error))
         return
-    st.plotly_chart(figures.convolution_matrix_figure(check), width="stretch")
+    st.plotly_chart(figures.convolution_matrix_figure(check), width="stretch", config=CHART_CONFIG)
     left, right = st.columns([3, 1])
-    left.plotly_chart(figures.convolution_outputs_figure(check), width="stretch")
+    left.plotly_chart(figures.convolution_outputs_figure(check), width="stretch", config=CHART_CONFIG)
     right.metric("max |A·vec(x) − conv(x)|", f"{check.max_abs_difference:.1e}")
     right.write("Filter (rounded to 2 decimals):")
     right.dataframe(check.kernel, hide_index=True)
-    st.plotly_chart(figures.parameter_figure(counts), width="stretch")
+    st.plotly_chart(figures.parameter_figure(counts), width="stretch", config=CHART_CONFIG)
     st.caption("Parameters (weights and biases) of one conv filter + max-pool + a 10-class output layer, against "
                "a fully connected layer with the same (H−M+1)(W−N+1) outputs in place of the conv. Each row of A "
                "reuses the same M·N numbers: that is the weight sharing the conv layer's count reflects.")
@@ -68,10 +69,10 @@ def attention_on_an_image() -> None:
         st.error(str(error))
         return
     attention = image_attention.image_self_attention(image)
-    st.plotly_chart(figures.image_output_figure(attention), width="stretch")
-    st.plotly_chart(figures.image_attention_figure(attention), width="stretch")
+    st.plotly_chart(figures.image_output_figure(attention), width="stretch", config=CHART_CONFIG)
+    st.plotly_chart(figures.image_attention_figure(attention), width="stretch", config=CHART_CONFIG)
     permuted = image_attention.permutation_check(image, permutation_seed)
-    st.plotly_chart(figures.permutation_figure(permuted), width="stretch")
+    st.plotly_chart(figures.permutation_figure(permuted), width="stretch", config=CHART_CONFIG)
     st.metric("max |attention(Px) − P·attention(x)|", f"{permuted.max_abs_difference:.1e}")
     st.caption("With q = k = v = vec(x) and no positional encoding, a pixel's weights depend only on its value "
                "and the multiset of all values: equal pixels get equal outputs wherever they are, and shuffling "
@@ -88,10 +89,10 @@ def softmax_vs_linear_attention() -> None:
     dimensions = {k: linear_attention.feature_dimension(dim, k) for k in range(7)}
     left, right = st.columns(2)
     left.metric("Feature dimension M = Σₙ C(n+D−1, D−1)", f"{dimensions[order]:,}")
-    left.plotly_chart(figures.feature_dimension_figure(dim, dimensions, order), width="stretch")
+    left.plotly_chart(figures.feature_dimension_figure(dim, dimensions, order), width="stretch", config=CHART_CONFIG)
     errors = errors_by_order(length, dim)
     right.metric(f"Mean error at K = {order}", f"{errors[order]:.2e}" if order in errors else "over budget")
-    right.plotly_chart(figures.approximation_error_figure(errors, length, dim), width="stretch")
+    right.plotly_chart(figures.approximation_error_figure(errors, length, dim), width="stretch", config=CHART_CONFIG)
     if len(errors) < 7:
         right.caption(f"Orders {', '.join(str(k) for k in range(7) if k not in errors)} are left out at L = {length}, "
                       f"D = {dim}: their feature maps would need more than {budget_words()} on this shared server.")
@@ -111,7 +112,7 @@ def budget_words() -> str:
 def measured_time_vs_length(dim: int, order: int, lengths: tuple[int, ...]) -> None:
     max_length = lengths[-1]
     measured = timing(dim, order, lengths)
-    st.plotly_chart(figures.timing_figure(measured), width="stretch")
+    st.plotly_chart(figures.timing_figure(measured), width="stretch", config=CHART_CONFIG)
     crossover = measured["measured_crossover_length"]
     flops_crossover = measured["flops_crossover_length"]
     st.metric("Measured crossover length L", f"{crossover:.0f}" if crossover else f"beyond {max_length}")

@@ -3,10 +3,10 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import GlassboxError
-from core.figures import shown_label
+from core.figures import CHART_CONFIG, shown_label
 from core.state_dicts import STUDENT_SUFFIXES
 from core.translation import data, figures
-from core.translation.evaluation import evaluate_translator, metric_suffix, results_table
+from core.translation.evaluation import evaluate_translator, metric_suffix, results_table, training_data_summary
 from core.translation.inference import (
     ATTENTION_MODEL, MODEL_LABELS, LoadedTranslator, Translation, decoding_label, load_translator,
 )
@@ -32,31 +32,37 @@ def use_example(spanish: str) -> None:
 def source() -> tuple[str, list[str], int]:
     """The sentence (typed or a test example), the models to compare and the beam width."""
     st.header("1 · A Spanish sentence")
-    st.caption("Sentences from the held-out test split (click one to use it):")
+    if "spanish" not in st.session_state:
+        st.session_state["spanish"] = examples()[0][0]
+    text = st.text_input("Spanish", key="spanish",
+                         help="Lowercased and accent-stripped as the training data was; the models saw sentences under 20 characters.")
+    st.caption("Or try a sentence from the held-out test split:")
     example_columns = st.columns(4)
     for index, (spanish, english) in enumerate(examples()):
         example_columns[index % 4].button(spanish, key=f"example-{index}", help=f"reference: {english}",
-                                          on_click=use_example, args=(spanish,))
-    if "spanish" not in st.session_state:
-        st.session_state["spanish"] = examples()[0][0]
-    text = st.text_input("Spanish", key="spanish", max_chars=200,
-                         help="Lowercased and accent-stripped as the training data was; the models saw sentences under 20 characters.")
+                                          on_click=use_example, args=(spanish,), width="stretch")
     chosen = st.multiselect("Models", list(MODEL_LABELS), default=list(MODEL_LABELS), format_func=MODEL_LABELS.get)
-    beam_width = st.slider("Beam width (beam search column)", min_value=2, max_value=10, value=4,
-                           help="Greedy keeps one hypothesis; beam search keeps this many, ranked by mean log-probability per character.")
+    beam_width = st.slider("Beam width", min_value=2, max_value=10, value=4,
+                           help="For the beam search column. Greedy keeps one hypothesis; beam search keeps this many, "
+                                "ranked by mean log-probability per character.")
     return text, chosen, beam_width
 
 
 def normalisation(normalised: data.Normalised) -> None:
     """Say what normalising changed and which characters the models never saw."""
-    if normalised.changes:
-        st.info(f"Normalised to `{normalised.text}`, as the training data was: " + "; ".join(normalised.changes) + ".")
-    if normalised.unknown:
-        st.warning(
-            "The models never saw these characters in training: "
-            + ", ".join(f"'{shown_label(character)}'" for character in normalised.unknown)
-            + ". Each is fed to the encoder as the unknown token <unk>, so expect a poor translation."
-        )
+    if changed := normalised.changes_note():
+        st.info(changed)
+    if unknown := normalised.unknown_note():
+        st.warning(unknown)
+
+
+def reference(text: str) -> None:
+    """A test sentence's human reference, in plain sight beside the models' outputs."""
+    english = next((english for spanish, english in examples() if spanish.strip() == text.strip()), None)
+    if english is not None:
+        st.markdown(f"**Reference** (a person's translation, from the test split): `{english}`")
+    else:
+        st.caption("No reference for a sentence you typed: judge the translations yourself.")
 
 
 def student_model() -> dict | None:
@@ -90,9 +96,12 @@ def results(translations: dict[tuple[str, int], Translation], chosen: list[str],
             labels: dict[str, str]) -> None:
     """Each chosen model's greedy and beam translation, side by side."""
     st.header("2 · Each model, greedy and beam search")
+    reference(next(iter(translations.values())).normalised.original)
     for column, name in zip(st.columns(len(chosen)), chosen):
         with column:
             st.subheader(labels[name])
+            if name in MODEL_LABELS:
+                st.caption(training_data_summary(load(name).card))
             for width in (1, beam_width):
                 result = translations[(name, width)]
                 st.metric(decoding_label(width), result.translation or "(empty)")
@@ -129,14 +138,15 @@ def attention_steps(result: Translation, key_prefix: str) -> None:
         f"Step {step}: writing **{shown_label(result.output_tokens[step - 1])}**, the model looked most at source "
         f"character #{focus + 1} **{shown_label(result.source_characters[focus])}** (weight {row[focus]:.2f})."
     )
-    st.plotly_chart(figures.attention_figure(result, highlight_step=step), width="stretch", key=f"{key_prefix}attention")
+    st.plotly_chart(figures.attention_figure(result, highlight_step=step), width="stretch", key=f"{key_prefix}attention",
+                    config=CHART_CONFIG)
 
 
 def training(translators: dict[str, LoadedTranslator]) -> None:
     """Training curves and test results from the model cards, beside the students' reports."""
     st.header("4 · Training and test results")
     cards = {MODEL_LABELS[name]: translator.card for name, translator in translators.items()}
-    st.plotly_chart(figures.training_curves(cards), width="stretch", key="curves")
+    st.plotly_chart(figures.training_curves(cards), width="stretch", key="curves", config=CHART_CONFIG)
     st.dataframe(pd.DataFrame(results_table(cards)).style.format(
                      {"test error rate": "{:.4f}", "ms per sentence": "{:.2f}", "exact matches / 1000": "{:.0f}"},
                      na_rep="–"),
@@ -171,12 +181,15 @@ def student_score(student: dict, translators: dict[str, LoadedTranslator], label
 
 
 st.title("Translation lab")
-st.write(
-    "The IST Deep Learning 2022-23 homework's character-level translator: a BiLSTM reads the Spanish sentence one "
-    "character at a time and an LSTM writes the English one, character by character. One model must squeeze the "
-    "whole sentence into the encoder's final state; the other may look back at every source character through "
-    "**bilinear attention** at each step. Type a sentence and compare them, or load the model you trained."
-)
+st.caption("Type Spanish, read two small models' English, and see where the one with attention looked.")
+with st.expander("What is this?"):
+    st.write(
+        "The IST Deep Learning 2022-23 homework's character-level translator: a BiLSTM (a reader that runs over the "
+        "sentence forwards and backwards) reads the Spanish one character at a time and an LSTM writes the English "
+        "one, character by character. One model must squeeze the whole sentence into the encoder's final state; the "
+        "other may look back at every source character through **bilinear attention** (a learned score between what "
+        "it is writing and each source character) at each step. Type a sentence and compare them, or load yours."
+    )
 try:
     translators = {name: load(name) for name in MODEL_LABELS}
 except GlassboxError as error:

@@ -6,19 +6,23 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
+from core.checkpoints import list_checkpoints
 from core.errors import GlassboxError
+from core.figures import CHART_CONFIG
 from core.reference import reference_results
 from core.state_dicts import MAX_UPLOAD_BYTES as MAX_WEIGHTS_BYTES
 from core.state_dicts import SAVE_STATE_DICT, STUDENT_SUFFIXES
-from core.vision import figures
+from core.vision import domain, figures
 from core.vision.data import MAX_UPLOAD_BYTES, PreparedImage, prepare_image
 from core.vision.figures import YOUR_MODEL
 from core.vision.inference import checkpoint_name, classify, load_examples, load_model
 from core.vision.model import VARIANTS
-from core.vision.protocol import RECIPES, evaluate_on_card_data
+from core.vision.protocol import RECIPES, evaluate_on_card_data, training_data_summary
 from core.vision.student import AMBIGUOUS_VARIANT, PRESET_TITLES, StudentCNN, read_student_cnn
 
 PRESET_LABELS = {"kmnist": "Kuzushiji-MNIST (10 hiragana)", "octmnist": "OCTMNIST (4 retina diagnoses)"}
+SHORT_LABELS = {"kmnist": "Kuzushiji-MNIST", "octmnist": "OCTMNIST"}  # a phone fits these side by side
+NOT_SHIPPED = ": your model only"
 COLOUR_CHOICES = {"auto": None, "invert": True, "keep": False}
 UPLOAD_SOURCE = "Upload your own"
 
@@ -151,11 +155,15 @@ def predictions(models: dict, prepared: PreparedImage, class_names: list[str], s
     columns = st.columns(len(results))
     for column, (name, result) in zip(columns, results.items()):
         top = float(result.probabilities.max())
-        column.metric(f"{name} predicts", result.label, f"{top:.1%} sure", delta_color="off")
+        column.metric(f"{name} predicts", result.label)
+        column.progress(top, text=f"{top:.0%} sure")
+        if name != YOUR_MODEL and (low := domain.confidence_warning(top)):
+            column.warning(low, icon=":material/help:")
     if student:
         columns[-1].caption(other_readings(student, prepared))
+    domain_warnings(prepared, {name: result.label for name, result in results.items()})
     st.plotly_chart(figures.probabilities_figure(class_names, {name: r.probabilities for name, r in results.items()}),
-                    key="probabilities")
+                    key="probabilities", config=CHART_CONFIG)
 
     st.subheader("Activation maps")
     st.caption("ReLU outputs of conv1 (8 channels) and conv2 (16 channels). All models share one colour scale, "
@@ -165,7 +173,15 @@ def predictions(models: dict, prepared: PreparedImage, class_names: list[str], s
     for column, (name, result) in zip(columns, results.items()):
         column.markdown(f"**{name}**" + (f" (read as {student.variant})" if name == YOUR_MODEL else ""))
         column.plotly_chart(figures.activation_maps_figure(prepared.pixels, result.activations, zmax=shared_top),
-                            key=f"activations-{name}")
+                            key=f"activations-{name}", config=CHART_CONFIG)
+
+
+def domain_warnings(prepared: PreparedImage, labels: dict[str, str]) -> None:
+    """Out-of-domain warnings under the predictions they qualify: the image's statistics, then disagreement."""
+    if unlike := domain.input_warnings(prepared):
+        st.warning(domain.summary(unlike), icon=":material/warning:")
+    if disagreement := domain.disagreement_warning(labels):
+        st.warning(disagreement, icon=":material/call_split:")
 
 
 def other_readings(student: YourModel, prepared: PreparedImage) -> str:
@@ -186,7 +202,7 @@ def parameters(models: dict, student: YourModel | None) -> None:
                  "and a stride changes where a filter is applied, not its size.")
         left, right = st.columns([3, 2])
         left.dataframe(pd.DataFrame(table).drop(columns="times_conv_parameters"), hide_index=True)
-        right.plotly_chart(figures.parameter_figure(table), key="parameters")
+        right.plotly_chart(figures.parameter_figure(table), key="parameters", config=CHART_CONFIG)
         replacement = table[-1]
         st.info(f"A fully connected layer producing the same {models['maxpool'][0].fc1.in_features} features straight "
                 f"from the 784 pixels would need {replacement['parameters']:,} parameters, {replacement['times_conv_parameters']}× "
@@ -203,7 +219,7 @@ def learning_rate_sweep(card: dict) -> None:
     st.write(f"Sweep of the homework: {recipe['optimizer'].upper()}, batch {recipe['batch_size']}, {recipe['epochs']} epochs, "
              f"seed {recipe['seed']}, on {card['dataset']['name']} ({', '.join(f'{k} {v:,}' for k, v in card['dataset']['sizes'].items())}). "
              f"Selected learning rate: **{recipe['selected_learning_rate']:g}** ({recipe['selection']}).")
-    st.plotly_chart(figures.sweep_figure(card["sweep"], recipe["selected_learning_rate"]), key="sweep")
+    st.plotly_chart(figures.sweep_figure(card["sweep"], recipe["selected_learning_rate"]), key="sweep", config=CHART_CONFIG)
     sweep_table = pd.DataFrame([{k: run[k] for k in ("variant", "learning_rate", "final_val_accuracy", "test_accuracy")}
                                 for run in card["sweep"]])
     st.dataframe(sweep_table.style.format({"final_val_accuracy": "{:.2%}", "test_accuracy": "{:.2%}", "learning_rate": "{:g}"}),
@@ -216,7 +232,7 @@ def test_results(models: dict, preset: str, class_names: list[str], student: You
         metrics = model_card["metrics"]
         column.metric(f"{variant}: test accuracy", f"{metrics['test_accuracy']:.2%}", help=f"n = {metrics['test_n']}")
         column.plotly_chart(figures.confusion_matrix_figure(metrics["test_confusion_matrix"], class_names, variant),
-                            key=f"confusion-{variant}")
+                            key=f"confusion-{variant}", config=CHART_CONFIG)
     if student:
         your_test_results(columns[-1], student, class_names)
     reported = [row for row in reference_results("cnn") if preset.lower() in row["dataset"].lower()]
@@ -248,21 +264,41 @@ def your_test_results(column, student: YourModel, class_names: list[str]) -> Non
         column.metric(f"{YOUR_MODEL} ({variant}): test accuracy", f"{report['accuracy']:.2%}",
                       help=f"n = {report['n']}, {report['dataset']}")
         column.plotly_chart(figures.confusion_matrix_figure(report["confusion_matrix"], class_names, YOUR_MODEL),
-                            key="confusion-student")
+                            key="confusion-student", config=CHART_CONFIG)
+
+
+def shipped(preset: str) -> bool:
+    return any(name.startswith(f"cnn/{preset}-") for name in list_checkpoints("cnn"))
+
+
+def preset_label(preset: str) -> str:
+    """The option's name, and plainly when choosing it shows nothing until you load your own model."""
+    return SHORT_LABELS[preset] + ("" if shipped(preset) else NOT_SHIPPED)
+
+
+def preset_help() -> str:
+    return " ".join(f"**{SHORT_LABELS[preset]}**: {PRESET_LABELS[preset]}" + (
+        "." if shipped(preset) else ", no model shipped here (its data could not be downloaded): choose it to "
+        "look at an OCTMNIST model you trained yourself.") for preset in PRESET_LABELS)
 
 
 def main() -> None:
     st.title("Vision lab")
-    st.write(
-        "The CNN of the IST Deep Learning homework, trained here in two variants that differ in one thing only: "
-        "**max-pool** downsamples with 2×2 max-pooling after each convolution, **strided** lets the convolutions "
-        "themselves step by 2. Same feature-map sizes, same parameter count. Feed both the same image and look inside, "
-        "beside your own homework model if you load it."
-    )
-    preset = st.segmented_control("Preset", list(PRESET_LABELS), format_func=PRESET_LABELS.get, default="kmnist", required=True)
+    preset = st.segmented_control("Data set", list(PRESET_LABELS), format_func=preset_label, default="kmnist",
+                                  required=True, help=preset_help())
+    with st.expander("What is this?"):
+        st.write(
+            "The CNN of the IST Deep Learning homework, trained here in two variants that differ in one thing only: "
+            "**max-pool** downsamples with 2×2 max-pooling after each convolution, **strided** lets the convolutions "
+            "themselves step by 2. Same feature-map sizes, same parameter count. Feed both the same image and look "
+            "inside, beside your own homework model if you load it. Off its training data (a photo, a Latin letter) "
+            "a CNN still picks one of its classes: the page warns when an image does not look like what it learned from."
+        )
     student = your_model(preset)
     models = models_or_how_to_train(preset, student is not None)
     card = models["maxpool"][1] if models else student.reading[1]
+    if models:
+        st.caption(training_data_summary(card))
     class_names = card["dataset"]["classes"]
     prepared = pick_image(preset)
     predictions(models, prepared, class_names, student)

@@ -7,8 +7,13 @@ import tomllib
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import paths
-from tests.helpers import assert_no_exception, wait_for_app
+from core import checkpoints, paths
+from core.speech import card as speech_card
+from core.speech.card import training_data_summary as speech_training_data
+from core.translation.evaluation import training_data_summary as translation_training_data
+from core.vision.protocol import training_data_summary as vision_training_data
+from tests.helpers import assert_no_exception, run_lab, wait_for_app
+from tests.screenshots import MAX_THUMBNAIL_BYTES
 
 
 def test_home_page_describes_every_lab_in_the_navigation():
@@ -60,3 +65,38 @@ def test_browser_a_lab_opened_by_its_own_address_keeps_the_app_navigation(app_ur
     navigation = page.locator('[data-testid="stSidebarNav"]').inner_text()
     assert "Vision lab" in navigation and "Speech lab" in navigation
     assert "app" not in navigation.split()
+
+
+def home_captions() -> list[str]:
+    app = AppTest.from_file(str(paths.REPO_ROOT / "app.py"), default_timeout=60).run()
+    assert not app.exception
+    return [caption.value for caption in app.caption]
+
+
+@pytest.mark.parametrize("lab, task, model", [("vision", "cnn", "cnn/kmnist-maxpool"),
+                                              ("translation", "mt", "mt/spa-eng-attn")])
+def test_home_and_lab_say_the_same_about_what_a_model_learned_from(lab, task, model):
+    """One voice about the models: the sentence comes from the card, through the lab package's own function."""
+    summary = {"cnn": vision_training_data, "mt": translation_training_data}[task](checkpoints.read_card(model))
+    assert summary in home_captions()
+    assert summary in [caption.value for caption in run_lab(lab).caption]
+
+
+def test_home_describes_the_speech_models_with_the_speech_labs_own_words():
+    """The Speech lab captions each model with `column_caption`, which starts with `training_data_summary`."""
+    captions = " ".join(home_captions())
+    for name in checkpoints.list_checkpoints("asr"):
+        card = checkpoints.read_card(name)
+        assert speech_training_data(card) in captions
+        assert speech_card.column_caption(card).startswith(speech_training_data(card))
+    assert "real data" not in captions
+
+
+def test_home_shows_a_small_picture_a_first_try_and_a_link_per_lab():
+    app = AppTest.from_file(str(paths.REPO_ROOT / "app.py"), default_timeout=60).run()
+    for lab in ["vision", "translation", "speech", "metrics", "theory"]:
+        thumbnail = paths.ASSETS / "home" / f"{lab}.png"
+        assert thumbnail.exists() and thumbnail.stat().st_size <= MAX_THUMBNAIL_BYTES, thumbnail
+    assert len(app.get("image")) == len(app.get("page_link")) == 5
+    assert sum("**Try first:**" in markdown.value for markdown in app.markdown) == 5
+    assert len(app.expander) == 6  # where the models come from, and "what is this?" per lab

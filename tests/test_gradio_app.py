@@ -131,7 +131,8 @@ def test_translate_gives_what_core_gives(client):
         with pytest.raises(AppError, match="No translator is shipped yet"):
             client.predict("tengo hambre .", 1, api_name="/translate")
         return
-    table, attention_plot = client.predict("tengo hambre .", 2, api_name="/translate")
+    table, attention_plot, notes = client.predict("tengo hambre .", 2, api_name="/translate")
+    assert notes == ""  # already in the data's form, and every character known
     expected = {name: load_translator(name).translate("tengo hambre .", 2).translation for name in names}
     assert {row[0].split(" ")[0]: row[1] for row in table["data"]} == expected
     if "mt/spa-eng-attn" in names:
@@ -141,13 +142,26 @@ def test_translate_gives_what_core_gives(client):
 def test_translate_adds_a_row_for_an_uploaded_student_model(client, tmp_path):
     path = tmp_path / "model.pt"
     torch.save(skeleton(seed=11).state_dict(), path)
-    table, _ = client.predict("tengo hambre .", 1, handle_file(str(path)), None, api_name="/translate")
+    table, _, _ = client.predict("tengo hambre .", 1, handle_file(str(path)), None, api_name="/translate")
     assert table["data"][-1][:2] == ["your model (model.pt)", load_student_file(path).translate("tengo hambre .").translation]
     assert len(table["data"]) == len([name for name in MODEL_LABELS if shipped(name)]) + 1
     broken = tmp_path / "broken.pt"
     broken.write_bytes(b"not a checkpoint")
     with pytest.raises(AppError, match="broken.pt is not a checkpoint torch can write"):
         client.predict("tengo hambre .", 1, handle_file(str(broken)), None, api_name="/translate")
+
+
+def test_translate_says_what_it_normalised_and_which_characters_the_models_never_saw(client):
+    """The same words the Streamlit page shows, from the same `Normalised`."""
+    if not shipped("mt/spa-eng-attn"):
+        pytest.skip("no translator shipped")
+    _, _, notes = client.predict("¿Tengo 3 perros?", 1, api_name="/translate")
+    normalised = load_translator("mt/spa-eng-attn").translate("¿Tengo 3 perros?").normalised
+    assert normalised.changes_note() in notes and "'¿' -> space" in notes
+    assert f"**Warning:** {normalised.unknown_note()}" in notes and "'3'" in notes
+    long_text = "hola " * 50
+    with pytest.raises(AppError, match="more than the 50 these models can read"):
+        client.predict(long_text, 1, api_name="/translate")
 
 
 def test_translate_refuses_empty_text(client):

@@ -22,7 +22,7 @@ from tests.helpers import assert_no_exception, run_lab, wait_for_app
 
 HIDDEN = 32
 PAD, SOS, EOS = data.PAD, data.SOS, data.EOS
-SENTENCES = ["tengo hambre .", "donde esta mi libro ?", " que ?"]
+SENTENCES = ["tengo hambre .", " donde esta mi libro ?", " que ?"]  # as the course data writes them
 
 
 def reshape_state(state):

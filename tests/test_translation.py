@@ -47,13 +47,38 @@ def test_normalise_lowercases_strips_accents_and_reports_each_change(vocabularie
     assert data.normalise("tengo hambre .", source).changes == []  # already in the data's form
 
 
-def test_normalise_leaves_every_data_sentence_as_it_is(vocabularies):
-    """The page offers test sentences as input: normalising them must not change what the model is fed."""
+def test_normalise_leaves_data_sentences_as_they_are(vocabularies):
+    """The page offers test sentences as input: normalising them must not change what the model is fed. The only
+    exceptions are the few questions whose '¿' stood mid-sentence ("tom donde estas ?"): typed without '¿' they
+    cannot be told from the 99% whose '¿' began them, and get the leading space those have; and one sentence that
+    starts with a space but is no question or exclamation (" no significa no .")."""
     source, _ = vocabularies
+    changed = []
     for split in data.SPLITS:
         for pair in data.load_pairs(split):
             result = data.normalise(pair.spanish, source)
-            assert (result.text, result.changes, result.unknown) == (pair.spanish, [], [])
+            assert result.unknown == []
+            if result.text != pair.spanish:
+                assert result.text.strip() == pair.spanish.strip()
+                changed.append(pair.spanish)
+            else:
+                assert result.changes == []
+    assert 0 < len(changed) <= 12, changed
+    for pair in data.example_pairs(8):
+        assert data.normalise(pair.spanish, source).text == pair.spanish
+
+
+@pytest.mark.parametrize("typed", ["¿Dónde está la estación?", "donde esta la estacion ?", "donde esta la estacion?",
+                                   "  ¿Dónde  está la estación ?  ", "Donde esta la estacion?"])
+def test_a_question_normalises_the_same_with_or_without_its_opening_mark(typed, vocabularies):
+    """The data writes the opening '¿' as one leading space; a question typed without it gets the same form."""
+    assert data.normalise(typed, vocabularies[0]).text == " donde esta la estacion ?"
+
+
+@pytest.mark.parametrize("typed, expected", [("  hola  amigo .", "hola amigo ."), ("'hola'", "hola"),
+                                             ("Tom, ¿dónde estás?", "tom donde estas ?"), ("¡Hola!", " hola !")])
+def test_no_stray_leading_or_doubled_spaces(typed, expected, vocabularies):
+    assert data.normalise(typed, vocabularies[0]).text == expected
 
 
 def test_normalise_names_characters_the_model_never_saw(vocabularies):
@@ -70,7 +95,7 @@ def test_empty_input_is_a_user_error(text, vocabularies):
 
 
 def test_too_long_input_is_a_user_error(vocabularies):
-    with pytest.raises(BadInputError, match="at most 10"):
+    with pytest.raises(BadInputError, match="more than the 10 these models can read"):
         data.normalise("una frase bastante larga .", vocabularies[0], max_characters=10)
 
 

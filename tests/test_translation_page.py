@@ -42,9 +42,35 @@ def test_typed_sentence_reports_normalisation_and_unknown_characters():
     app = run_page()
     app.text_input(key="spanish").input("¿Dónde está mi libro 2?").run()
     assert not app.exception
-    assert "` donde esta mi libro 2 ?`" in app.info[0].value and "'ó' -> 'o'" in app.info[0].value
+    assert "`␣donde esta mi libro 2 ?`" in app.info[0].value and "'ó' -> 'o'" in app.info[0].value
     assert "'2'" in app.warning[0].value and "<unk>" in app.warning[0].value
     assert len(translations(app)) == 4
+
+
+def test_each_example_shows_its_reference_beside_the_outputs():
+    app = run_page()
+    for index in (0, 5):
+        app.button(key=f"example-{index}").click().run()
+        example = example_pairs(8)[index]
+        shown = [markdown.value for markdown in app.markdown if markdown.value.startswith("**Reference**")]
+        assert shown == [f"**Reference** (a person's translation, from the test split): `{example.english}`"]
+
+
+def test_a_question_with_or_without_its_marks_translates_the_same():
+    app = run_page()
+    app.text_input(key="spanish").input("¿Dónde está la estación?").run()
+    accented = translations(app)
+    app.text_input(key="spanish").input("donde esta la estacion ?").run()
+    assert translations(app) == accented
+
+
+def test_too_long_text_is_refused_in_words_not_cut_silently():
+    app = run_page()
+    assert app.text_input(key="spanish").proto.max_chars == 0  # no silent cut in the browser
+    app.text_input(key="spanish").input("hola " * 50).run()
+    assert not app.exception
+    assert "more than the 50 these models can read" in app.error[0].value
+    assert translations(app) == []
 
 
 def test_empty_input_shows_an_error_not_a_traceback():

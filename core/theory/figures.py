@@ -5,6 +5,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from core.figures import wrapped
 from core.theory.conv_matrix import ConvolutionCheck, LayerCount
 from core.theory.image_attention import ImageAttention, PermutationCheck
 
@@ -31,19 +32,24 @@ def convolution_matrix_figure(check: ConvolutionCheck) -> go.Figure:
 
 
 def _image_panels(images: dict[str, np.ndarray], title: str, shared_scale: bool = False) -> go.Figure:
-    figure = make_subplots(rows=1, cols=len(images), subplot_titles=list(images), horizontal_spacing=0.09)
+    """Images side by side; each colour bar lies flat under its own panel (or one bar for a shared scale), so no
+    bar's ticks run into the next panel, on a phone either."""
+    figure = make_subplots(rows=1, cols=len(images), subplot_titles=list(images), horizontal_spacing=0.08)
     values = np.concatenate([image.reshape(-1) for image in images.values()])
     for column, image in enumerate(images.values(), start=1):
         scale = dict(zmin=float(values.min()), zmax=float(values.max())) if shared_scale else {}
-        axis_end = figure.layout[f"xaxis{column if column > 1 else ''}"].domain[1]
+        domain = figure.layout[f"xaxis{column if column > 1 else ''}"].domain
         show_scale = column == len(images) or not shared_scale
+        bar = (dict(x=0.5, len=1.0) if shared_scale else dict(x=(domain[0] + domain[1]) / 2, len=domain[1] - domain[0]))
         figure.add_trace(go.Heatmap(z=image, colorscale="Viridis", showscale=show_scale,
-                                    colorbar=dict(x=axis_end + 0.005, thickness=10, len=0.8), **scale,
+                                    colorbar=dict(orientation="h", y=-0.12, yanchor="top", thickness=10,
+                                                  xanchor="center", nticks=4, **bar), **scale,
                                     hovertemplate="row %{y}, column %{x}: %{z:.4f}<extra></extra>"),
                          row=1, col=column)
         figure.update_yaxes(autorange="reversed", scaleanchor=f"x{column if column > 1 else ''}",
                             row=1, col=column)
-    figure.update_layout(title=title, height=330, margin=dict(l=10, r=10, t=60, b=10))
+    figure.update_layout(title=wrapped(title, 40), height=400, margin=dict(l=10, r=10, t=80, b=50))
+    figure.update_annotations(font_size=12)  # the panel titles, short enough for a phone-wide panel
     return figure
 
 
@@ -66,9 +72,10 @@ def parameter_figure(counts: dict[str, list[LayerCount]]) -> go.Figure:
                                    for network in counts.values()],
         ))
     totals = {name: sum(c.parameters for c in network) for name, network in counts.items()}
-    figure.update_layout(barmode="stack", height=260, margin=dict(l=10, r=10, t=40, b=10),
+    figure.update_layout(barmode="stack", height=320, margin=dict(l=10, r=10, t=40, b=70),
                          title=" vs ".join(f"{total:,}" for total in totals.values()) + " parameters",
-                         xaxis=dict(title="parameters"), legend=dict(orientation="h", y=-0.3))
+                         xaxis=dict(title="parameters"),
+                         legend=dict(orientation="h", y=-0.45, yanchor="top"))  # under the axis title, not on it
     return figure
 
 
@@ -80,11 +87,11 @@ def image_attention_figure(attention: ImageAttention) -> go.Figure:
         z=attention.weights, x=labels, y=labels, colorscale="Blues", colorbar=dict(title="weight"),
         hovertemplate="query pixel %{y} → key pixel %{x}: %{z:.4f}<extra></extra>",
     ))
-    figure.update_layout(title="Attention probabilities softmax(x xᵀ), pixels in row-major order",
+    figure.update_layout(title="Attention probabilities softmax(x xᵀ),<br>pixels in row-major order",
                          xaxis=dict(title="key pixel (row, column)", showticklabels=False),
                          yaxis=dict(title="query pixel (row, column)", autorange="reversed", showticklabels=False,
                                     scaleanchor="x"),
-                         height=560, margin=dict(l=10, r=10, t=40, b=10))
+                         height=580, margin=dict(l=10, r=10, t=60, b=10))
     return figure
 
 
@@ -114,9 +121,9 @@ def feature_dimension_figure(dim: int, dimensions: dict[int, int], chosen_order:
 
 def approximation_error_figure(errors: dict[int, float], length: int, dim: int) -> go.Figure:
     figure = go.Figure(go.Scatter(x=list(errors), y=list(errors.values()), mode="lines+markers"))
-    figure.update_layout(title=f"Mean |linear − exact| attention output (L = {length}, D = {dim})",
+    figure.update_layout(title=f"Mean |linear − exact| attention output<br>(L = {length}, D = {dim})",
                          xaxis=dict(title="order K", dtick=1), yaxis=dict(title="mean absolute error", type="log"),
-                         height=320, margin=dict(l=10, r=10, t=40, b=10))
+                         height=340, margin=dict(l=10, r=10, t=60, b=10))
     return figure
 
 

@@ -3,7 +3,7 @@ the few test pairs the front ends offer as examples.
 
 The course files are already lowercased and accent-stripped with a space before `. ! ?`, and they only use
 the letters a-z, space and `. ! ?`. Text a person types is brought to the same form by `normalise`, which
-also says what it changed, so the page can show why "¿Dónde está?" became "donde esta ?".
+also says what it changed, so the page can show why "¿Dónde está?" became " donde esta ?" (the leading space is where the data had the "¿").
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import torch
 
 from core import paths
 from core.errors import BadInputError, DataUnavailableError
+from core.figures import SPACE_SYMBOL, shown_label
 
 DATASET_NAME = "ist-char-mt-spa-eng"
 SPLITS = ("train", "val", "test")
@@ -27,6 +28,7 @@ SPECIALS = ["<pad>", "<sos>", "<eos>", "<unk>"]
 # Spanish opening marks, which is why 1,731 training sentences start with a space ("¿que?" -> " que ?").
 # Anything else unseen (digits, symbols) stays and becomes UNK.
 REPLACED_BY_SPACE = set("¿¡'’‘\"“”,;:-–—()")
+OPENING_MARKS = set("¿¡")
 
 
 def data_dir() -> Path:
@@ -142,43 +144,66 @@ class Normalised:
     changes: list[str]  # e.g. "'Á' -> 'a' (lowercased, accent removed)"
     unknown: list[str]  # characters still outside the vocabulary; they are fed to the model as UNK
 
+    def changes_note(self) -> str | None:
+        """What normalising changed, in words (None: the text was already in the data's form)."""
+        if not self.changes:
+            return None
+        shown = SPACE_SYMBOL + self.text[1:] if self.text.startswith(" ") else self.text
+        return f"Normalised to `{shown}`, as the training data was: " + "; ".join(self.changes) + "."
+
+    def unknown_note(self) -> str | None:
+        """A warning naming the characters the models never saw (None: they saw every one)."""
+        if not self.unknown:
+            return None
+        return ("The models never saw these characters in training: "
+                + ", ".join(f"'{shown_label(character)}'" for character in self.unknown)
+                + ". Each is fed to the encoder as the unknown token <unk>, so expect a poor translation.")
+
 
 def normalise(text: str, vocabulary: CharVocabulary | None = None, max_characters: int | None = None) -> Normalised:
     """Lowercase, strip accents and space out `. ! ?` as the course data was prepared; report every change.
 
+    The data's one leading space stands for the opening '¿' or '¡' (1,730 of its 1,739 questions and exclamations
+    begin with one), so a question typed without '¿' gets it too: "donde esta ?" and "¿Dónde está?" both become
+    " donde esta ?". Any other leading, trailing or doubled space goes.
     Raises BadInputError for empty input (nothing to translate) or input longer than `max_characters`.
     """
+    typed, text = text, text.strip()
     changes: dict[str, str] = {}
-    characters = []
-    for character in text.rstrip():
-        lowered = character.lower()
-        stripped = "".join(c for c in unicodedata.normalize("NFD", lowered) if unicodedata.category(c) != "Mn")
-        if character in REPLACED_BY_SPACE:
-            changes[character] = f"'{character}' -> space (as the course data was prepared)"
-            characters.append(" ")
-            continue
-        if stripped != character:
-            why = ", ".join(
-                reason
-                for reason, applies in (("lowercased", lowered != character), ("accent removed", stripped != lowered))
-                if applies
-            )
-            changes[character] = f"'{character}' -> '{stripped}' ({why})"
-        characters.append(stripped)
+    characters = [_normalised_character(character, changes) for character in text]
     spaced = re.sub(r"\s*([.!?])", r" \1", "".join(characters))
     if spaced != "".join(characters):
         changes.setdefault(" ", "space added before . ! ? (the data writes 'hola .')")
-    # A leading space stays: the data has one wherever '¿' or '¡' began the sentence.
-    normalised = re.sub(r"\s+", " ", spaced).rstrip()
-    if not normalised.strip():
+    normalised = re.sub(r"\s+", " ", spaced).strip()
+    if not normalised:
         raise BadInputError("There is nothing to translate: type a Spanish sentence.")
+    opened_by_mark = text[0] in OPENING_MARKS
+    if opened_by_mark or (not OPENING_MARKS & set(text) and normalised[-1] in "?!"):
+        normalised = " " + normalised
+        if not opened_by_mark and not typed.startswith(" "):
+            changes["start"] = "a space added at the start where '¿' or '¡' would be (the data writes ' que ?')"
     if max_characters is not None and len(normalised) > max_characters:
         raise BadInputError(
-            f"The sentence has {len(normalised)} characters after normalisation; these models were trained on "
-            f"sentences under 20 characters and accept at most {max_characters}."
+            f"The sentence has {len(normalised)} characters after normalisation, more than the {max_characters} "
+            "these models can read; they were trained on sentences under 20 characters. Shorten it, or translate "
+            "one short sentence at a time."
         )
     unknown = sorted({character for character in normalised if vocabulary is not None and character not in vocabulary})
-    return Normalised(original=text, text=normalised, changes=list(changes.values()), unknown=unknown)
+    return Normalised(original=typed, text=normalised, changes=list(changes.values()), unknown=unknown)
+
+
+def _normalised_character(character: str, changes: dict[str, str]) -> str:
+    """One typed character as the course data writes it; what changed goes into `changes`."""
+    if character in REPLACED_BY_SPACE:
+        changes[character] = f"'{character}' -> space (as the course data was prepared)"
+        return " "
+    lowered = character.lower()
+    stripped = "".join(c for c in unicodedata.normalize("NFD", lowered) if unicodedata.category(c) != "Mn")
+    if stripped != character:
+        why = ", ".join(reason for reason, applies in (("lowercased", lowered != character),
+                                                       ("accent removed", stripped != lowered)) if applies)
+        changes[character] = f"'{character}' -> '{stripped}' ({why})"
+    return stripped
 
 
 def pad_batch(sequences: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -86,3 +86,13 @@ def results_table(cards: dict[str, dict]) -> list[dict]:
                      "decoding": "greedy", "test error rate": reference["value"],
                      "exact matches / 1000": int(exact.group(1)) if exact else None, "ms per sentence": None})
     return rows
+
+
+def training_data_summary(card: dict) -> str:
+    """One line on what a translator learned from, read from its card: the same words on the home page and in the lab."""
+    splits, training = card["dataset"]["splits"], card["training"]
+    epochs = training.get("epochs_completed", training["epochs"])
+    chosen = f", weights from epoch {training['weights_from_epoch']}" if training.get("weights_from_epoch") else ""
+    return (f"Trained on {splits['train']:,} Spanish–English sentence pairs from the course data, each under 20 "
+            f"characters, lowercased and without accents; {epochs} epochs{chosen}, chosen on {splits['val']:,} "
+            f"validation pairs.")

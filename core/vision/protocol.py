@@ -154,6 +154,19 @@ def build_card(
     }
 
 
+# What each preset's images are, in words a newcomer knows; the numbers come from the card.
+DATA_IN_WORDS = {"kmnist": "handwritten cursive Japanese characters (Kuzushiji-MNIST)",
+                 "octmnist": "retina OCT scans (OCTMNIST)"}
+
+
+def training_data_summary(card: dict) -> str:
+    """One line on what a CNN learned from, read from its card: the same words on the home page and in the lab."""
+    dataset, training = card["dataset"], card["training"]
+    sizes = dataset["sizes"]
+    what = DATA_IN_WORDS.get(card.get("preset"), dataset["name"])
+    return (f"Trained on {sizes['train']:,} real {what}, {training['epochs']} epochs; "
+            f"{sizes['val']:,} more chose the learning rate and {sizes['test']:,} held out for the test.")
+
 # ---- evaluation ---------------------------------------------------------------------------------------------
 
 def predict(model: nn.Module, images: torch.Tensor, device: str = "cpu", batch_size: int = 1000,
