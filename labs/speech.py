@@ -8,14 +8,16 @@ import streamlit as st
 from core.checkpoints import list_checkpoints
 from core.errors import GlassboxError
 from core.figures import alignment_figure, training_curves_figure
-from core.metrics import levenshtein_distance, transposition_alignment
+from core.metrics import transposition_alignment
 from core.speech import card as cards, examples, figures, inference, vocabulary
 from core.speech.decode_queue import DecodeQueue, shown_text, transcribe
 from core.speech.evaluation import comparable_reference, lab_score_table
 from core.speech.features import FEATURES, load_audio, log_mel
 from core.speech.pocketsphinx import INSTALLED, POCKETSPHINX
 
-load = st.cache_resource(show_spinner="Loading the speech recognizers…")(inference.load_model)
+@st.cache_resource(show_spinner="Loading the speech recognizers…")
+def load(name: str):
+    return inference.load_model(name)
 
 
 @st.cache_resource
@@ -51,24 +53,24 @@ def audio_section(number: int, by_label: dict) -> tuple:
         st.caption(f"{example.note} Reference: “{example.text}”")
         audio_bytes, reference = examples.example_path(example).read_bytes(), example.text
         reference_key = f"reference-{example.file}"
+    audio = features = None
     try:
         audio, features = prepare(audio_bytes) if audio_bytes is not None else (None, None)
     except GlassboxError as error:
         st.error(f"This audio cannot be used: {error}")
-        return None, None, None, reference, reference_key
-    if audio is None:
+    if audio_bytes is None:
         st.info("Choose an example, upload a file or record something to transcribe.")
-        return None, None, None, reference, reference_key
-    st.audio(audio, sample_rate=FEATURES.sample_rate)
-    st.plotly_chart(figures.waveform_figure(audio), width="stretch", key="waveform")
-    st.plotly_chart(figures.spectrogram_figure(features), width="stretch", key="spectrogram")
-    st.caption(f"{len(audio) / FEATURES.sample_rate:.2f} s, resampled to 16 kHz mono. {figures.SPECTROGRAM_NOTE}")
-    return hashlib.sha256(audio_bytes).hexdigest(), audio, features, reference, reference_key
+    elif audio is not None:
+        st.audio(audio, sample_rate=FEATURES.sample_rate)
+        st.plotly_chart(figures.waveform_figure(audio), width="stretch", key="waveform")
+        st.plotly_chart(figures.spectrogram_figure(features), width="stretch", key="spectrogram")
+        st.caption(f"{len(audio) / FEATURES.sample_rate:.2f} s, resampled to 16 kHz mono. {figures.SPECTROGRAM_NOTE}")
+    return (hashlib.sha256(audio_bytes).hexdigest() if audio is not None else None), audio, features, reference, reference_key
 
 
 def transcripts(number: int, audio_key, audio, loaded, labels):
     """Every chosen model greedy, and with a beam when asked; each column appears as its decode finishes."""
-    st.header(f"{number} · What each model wrote")
+    st.header(f"{number} · What each model wrote", help=vocabulary.READABLE_NOTE)
     left, right = st.columns([2, 1])
     chosen = left.multiselect("Models", list(loaded), default=list(loaded), format_func=labels.get, key="models")
     beam_width = right.slider("Beam width", 2, 8, 4, key="beam", help=figures.BEAM_HELP) if right.toggle(
@@ -89,14 +91,10 @@ def transcripts(number: int, audio_key, audio, loaded, labels):
             st.caption(cards.column_caption(loaded[name][1]))
             for label in decodings:
                 results[(name, label)] = result = finished("models", jobs[(name, label)])
-                changed = levenshtein_distance(shown_text(result), shown_text(results[(name, "greedy")]))
-                st.markdown(f"**{label}** · {result.seconds:.2f} s" + (label != "greedy") * f" · {figures.beam_change_note(changed)}")
+                st.markdown(figures.decoding_heading(label, result.seconds, shown_text(result), shown_text(results[(name, "greedy")])))
                 st.code(shown_text(result) or "(nothing)", language=None, wrap_lines=True)
-    if any(shown_text(result) != result.text for result in results.values()):
-        st.caption(vocabulary.READABLE_NOTE)
-    if chunked := {labels[name]: (results[(name, "greedy")].chunks, inference.card_decoding(loaded[name][1]).max_chunk_seconds)
-                   for name in chosen if len(results[(name, "greedy")].chunks) > 1}:
-        st.info(figures.chunking_note(chunked))
+    if note := figures.chunking_note({labels[name]: (results[(name, "greedy")].chunks, loaded[name][1]) for name in chosen}):
+        st.info(note)
     return chosen, decodings, results, (columns[-1], sphinx) if sphinx else None, st.container()
 
 
@@ -125,9 +123,8 @@ def inspection(number, features, duration, labels, chosen, decodings, results) -
     st.info(figures.DIAGONAL_NOTE)
     inspected = st.radio("Decoding to inspect", list(decodings), horizontal=True, key="inspect_decoding") if len(
         decodings) > 1 else "greedy"
-    for tab, name in zip(st.tabs([labels[name] for name in chosen], key="inspected_model", on_change="rerun"), chosen):
-        if not tab.open:
-            continue
+    tabs = st.tabs([labels[name] for name in chosen], key="inspected_model", on_change="rerun")
+    for tab, name in ((tab, name) for tab, name in zip(tabs, chosen) if tab.open):  # only the open tab is drawn
         chunks = results[(name, inspected)].chunks
         with tab, st.container(key=f"attention-{name}"):
             choice = st.selectbox("Attention map", figures.attention_choices(*chunks[0].cross_attention.shape[:2]),
@@ -165,8 +162,7 @@ def training_results(number: int, by_label: dict[str, dict]) -> None:
 def main() -> None:
     names, number = list_checkpoints("asr"), itertools.count(1)  # sections numbered as they are shown
     st.title("Speech lab")
-    with st.expander("What this lab shows"):
-        st.write(cards.lab_introduction(names))
+    st.expander("What this lab shows").write(cards.lab_introduction(names))
     st.html(figures.SCROLLING_HEATMAPS)
     try:
         loaded = {name: load(name) for name in names}

@@ -12,11 +12,12 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.speech.inference import LAB_MAX_SECONDS, ChunkAttention
+from core.speech.inference import LAB_MAX_SECONDS, ChunkAttention, card_decoding
 from core.speech import vocabulary
 from core.speech.features import FEATURES
 from core.speech.pocketsphinx import POCKETSPHINX_VERSION
 from core.figures import attention_heatmap, shown_label
+from core.metrics import levenshtein_distance
 
 FRAME_SECONDS = FEATURES.hop_length / FEATURES.sample_rate  # 10 ms between feature frames
 MAX_WAVEFORM_POINTS = 3000  # min/max envelope points drawn; a 30 s clip has 480,000 samples
@@ -54,13 +55,21 @@ BEAM_ON_REQUEST_HELP = "Slower: keeps several partial transcripts alive at each 
 ALIGNMENT_COLOURS = "Grey: equal · orange: substituted · blue: inserted · red: deleted · purple: two neighbours swapped."
 
 
-def beam_change_note(changed_characters: int) -> str:
-    return (f"Beam search changed {changed_characters} character(s) of the greedy transcript." if changed_characters
-            else "Beam search wrote the same transcript.")
+def decoding_heading(label: str, seconds: float, text: str, greedy_text: str) -> str:
+    """The line above a transcript in the Speech lab: the search, its time and, for a beam, what it changed."""
+    if label == "greedy":
+        return f"**{label}** · {seconds:.2f} s"
+    changed = levenshtein_distance(text, greedy_text)
+    return f"**{label}** · {seconds:.2f} s · " + (f"beam search changed {changed} character(s) of the greedy transcript"
+                                                   if changed else "beam search wrote the same transcript")
 
 
-def chunking_note(chunked: dict[str, tuple[list[ChunkAttention], float]]) -> str:
-    """Where each model (label -> its chunks and its card's chunk length) cut a long recording."""
+def chunking_note(chunks_and_cards: dict[str, tuple[list[ChunkAttention], dict]]) -> str | None:
+    """Where each model (label -> its chunks and its card) cut a long recording; None when none did."""
+    chunked = {label: (chunks, card_decoding(card).max_chunk_seconds)
+               for label, (chunks, card) in chunks_and_cards.items() if len(chunks) > 1}
+    if not chunked:
+        return None
     return ("The recording was cut at pauses into chunks, as long as each model decodes best (chosen on validation "
             "clips: its decoder writes at most 97 characters per chunk): " + "; ".join(
                 f"{label}, {len(chunks)} chunks of at most {seconds:g} s "
