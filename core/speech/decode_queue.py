@@ -43,7 +43,7 @@ class DecodeQueue:
                 self._results.move_to_end(key)
                 return self._results[key]
             job = self._pool.submit(work, *args)
-            self._line.append(job)
+            self._line = self._waiting() + [job]
             self._results[key] = job
             while len(self._results) > self.max_results:
                 self._results.popitem(last=False)
@@ -57,15 +57,18 @@ class DecodeQueue:
                 if self._results.get(key) is job:
                     del self._results[key]
 
+    def _waiting(self) -> list[Future]:
+        return [queued for queued in self._line if not (queued.running() or queued.done())]
+
     def ahead(self, job: Future) -> int:
         """How many requests wait in line before `job` (0 once it runs or is done)."""
         with self._lock:
-            self._line = [queued for queued in self._line if not (queued.running() or queued.done())]
+            self._line = self._waiting()
             return self._line.index(job) if job in self._line else 0
 
     def waiting(self) -> int:
         with self._lock:
-            return sum(not (queued.running() or queued.done()) for queued in self._line)
+            return len(self._waiting())
 
     def status(self, job: Future) -> str:
         """What a visitor waiting for `job` is told."""
