@@ -11,7 +11,7 @@ import string
 import time
 from typing import Callable
 
-from core import metrics
+from core import bench_app, metrics
 from core.paths import SHARED_DATA
 
 LJSPEECH_METADATA = SHARED_DATA / "ljspeech-1.1" / "metadata.csv"
@@ -84,3 +84,4 @@ def register(commands) -> None:
     parser.add_argument("--pairs", type=int, default=1000, help="number of sentence pairs (default: 1000)")
     parser.add_argument("--min-seconds", type=float, default=0.5,
                         help="repeat each score until this much time has passed (default: 0.5)")
+    bench_app.register(commands)

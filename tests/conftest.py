@@ -8,18 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from core.bench_app import CHROMIUM, CHROMIUM_FLAGS  # the browser `bench app` drives, launched the same way
 from tests.helpers import ARTIFACTS, free_port, serve
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 
 
 @pytest.fixture(scope="session")

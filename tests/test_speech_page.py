@@ -3,6 +3,7 @@
 The AppTest tests point core.paths.CHECKPOINTS at a folder of tiny untrained models of the shipped classes, so they
 do not wait for (or depend on) trained checkpoints; the browser test uses whatever checkpoints/asr/ holds.
 """
+import ast
 import io
 import json
 from pathlib import Path
@@ -19,7 +20,8 @@ from core.checkpoints import architecture_of
 from core.decoding import DecodingOptions
 from core.figures import attention_heatmap
 from core.speech.model import SpeechRecognizer, SpeechRecognizerConfig, speech_transformer_config
-from core.speech import evaluation, inference
+from core.speech import card as cards, decode_queue, evaluation, inference, vocabulary
+from core.speech.decode_queue import DecodeQueue
 from core.speech.evaluation import comparable_reference
 from core.speech.examples import EXAMPLES_DIR, load_examples
 from core.speech.features import log_mel, pad_features
@@ -28,7 +30,8 @@ from tests.helpers import ARTIFACTS, assert_no_exception, run_lab, wait_for_app
 
 TINY = {"transformer": "asr/tiny-test-transformer", "lstm": "asr/tiny-test-lstm",
         "speech-transformer": "asr/tiny-test-speech-transformer"}
-TRANSCRIPTS = len(TINY) * 2 + 1  # every model greedy and beam, and PocketSphinx's reference column
+TRANSCRIPTS = len(TINY) + 1  # every model greedy (beam search on request), and PocketSphinx's reference column
+SPEECH_PAGE = Path(__file__).resolve().parent.parent / "labs" / "speech.py"
 
 
 def tiny_recognizer(decoder: str) -> SpeechRecognizer:
@@ -55,6 +58,8 @@ def tiny_checkpoints(tmp_path_factory) -> Path:
             "metrics": {"synthetic_test": {"clips": 10, "loss": 2.0, "jaccard": 0.5, "cosine": 0.6,
                                            "damerau_levenshtein": 0.3, "cer": 0.7, "wer": 1.0}},
         }
+        if decoder == "transformer":  # scored on real recordings: the lab says what to expect from it
+            card["metrics"]["real_ljspeech_whole_clips"] = {"clips": 100, "cer": 0.33, "wer": 0.7}
         if decoder == "lstm":  # a run that kept real validation clips picks its epoch on them
             card["training"]["selected_on"] = "val_real_damerau_levenshtein"
             card["curves"]["val_real_damerau_levenshtein"] = [0.1, 0.25, 0.2]
@@ -86,20 +91,27 @@ def plotly_count(app: AppTest) -> int:
     return len(app.get("plotly_chart"))
 
 
+def open_tab(app: AppTest, name: str) -> AppTest:
+    """Open a model's tab in section 3 (only the open tab is drawn)."""
+    label = next(subheader.value for subheader in app.subheader if subheader.value.endswith(f"({name.split('/')[1]})"))
+    app.session_state["inspected_model"] = label
+    return app.run()
+
+
 def test_example_is_transcribed_by_every_model_with_scores_and_figures(app):
     assert not app.exception
-    assert [header.value for header in app.header][:4] == [
-        "1 · Audio", "2 · Every model, greedy and beam search", "3 · Where each decoder listened",
-        "4 · Training and test results"]
-    assert len(app.code) == TRANSCRIPTS
+    assert [header.value for header in app.header] == [
+        "1 · Audio", "2 · What each model wrote", "3 · Where each decoder listened", "4 · Training and test results"]
+    assert len(app.code) == TRANSCRIPTS and not app.toggle(key="with_beam").value  # beam search only when asked
     timings = [markdown.value for markdown in app.markdown if markdown.value.startswith("**greedy** ·")]
     assert len(timings) == 3 and all(value.endswith(" s") for value in timings)
+    assert not [markdown for markdown in app.markdown if markdown.value.startswith("**beam")]
     scores = app.dataframe[0].value
-    assert scores.shape == (6, 7) and "PocketSphinx" in scores.columns
+    assert scores.shape == (6, 4) and "PocketSphinx" in scores.columns
     assert "Damerau-Levenshtein on homework tokens" in scores.index and "WER (jiwer)" in scores.index
-    # waveform, spectrogram, three alignments, per model its cross-attention under the spectrogram, a self-attention
-    # per transformer decoder, the CTC head of the model that has one, the training curves and the error rates
-    assert plotly_count(app) == 2 + 3 + 3 + 2 + 1 + 1 + 1
+    # waveform, spectrogram, three alignments, the open tab's (the LSTM's) cross-attention under the spectrogram and
+    # its CTC head, the training curves and the error rates: hidden tabs draw nothing until opened
+    assert plotly_count(app) == 2 + 3 + 2 + 1 + 1
     assert "What the CTC head hears" in [subheader.value for subheader in app.subheader]
     assert "Speech-Transformer (tiny-test-speech-transformer)" in [subheader.value for subheader in app.subheader]
     heard = [caption.value for caption in app.caption if caption.value.startswith("Trained on")]
@@ -130,7 +142,7 @@ def test_pocketsphinx_reference_column_reads_the_example_and_can_be_hidden(app):
     assert len(set(transcript.split()) & set(reference.split())) >= len(reference.split()) // 2
     app.toggle(key="pocketsphinx").set_value(False).run()
     assert "PocketSphinx (reference)" not in [subheader.value for subheader in app.subheader]
-    assert len(app.code) == 3 * 2
+    assert len(app.code) == 3
 
 
 def test_results_table_places_pocketsphinx_on_the_real_sets(tiny_checkpoints, monkeypatch, tmp_path):
@@ -164,9 +176,13 @@ def test_training_curves_star_each_models_epoch_on_the_clips_it_was_chosen_by(ap
 
 def test_page_explains_the_diagonal_and_offers_every_head(app):
     assert any("diagonal" in info.value for info in app.info)
+    open_tab(app, TINY["transformer"])
+    assert "Masked self-attention of the transformer decoder" in [subheader.value for subheader in app.subheader]
+    assert plotly_count(app) == 2 + 3 + 2 + 1 + 1  # the transformer's cross- and self-attention; the LSTM's are gone
     options = app.selectbox(key=f"heads-{TINY['transformer']}").options
     assert options == ["average of all layers and heads", "layer 1, average of the heads", "layer 1, head 1",
                        "layer 1, head 2", "layer 2, average of the heads", "layer 2, head 1", "layer 2, head 2"]
+    open_tab(app, TINY["lstm"])
     assert app.selectbox(key=f"heads-{TINY['lstm']}").options == ["average of the heads", "layer 1, head 1",
                                                                    "layer 1, head 2"]
 
@@ -174,16 +190,65 @@ def test_page_explains_the_diagonal_and_offers_every_head(app):
 def test_heads_and_steps_do_not_rerun_the_models(app, monkeypatch):
     calls = []
     original = inference.transcribe_with_attention
-    monkeypatch.setattr(inference, "transcribe_with_attention", lambda *args, **kwargs: calls.append(1) or original(*args, **kwargs))
+    monkeypatch.setattr(decode_queue, "transcribe_with_attention", lambda *args, **kwargs: calls.append(1) or original(*args, **kwargs))
     app.radio(key="source").set_value("the microphone").run()
     app.audio_input[0].set_value(("t.wav", wav_bytes(speech_like(2.0, seed=11)), "audio/wav")).run()
-    assert not app.exception and len(calls) == len(TINY) * 2  # a new recording: every model, greedy and beam
+    assert not app.exception and len(calls) == len(TINY)  # a new recording: every model, greedy
+    open_tab(app, TINY["transformer"])
     app.slider(key=f"step-{TINY['transformer']}").set_value(3).run()
     app.selectbox(key=f"heads-{TINY['transformer']}").set_value(app.selectbox(key=f"heads-{TINY['transformer']}").options[3]).run()
+    assert not app.exception and len(calls) == len(TINY)
+    app.toggle(key="with_beam").set_value(True).run()  # asked for: every model searches with a beam of 4
+    assert len(calls) == len(TINY) * 2 and len(app.code) == TRANSCRIPTS + len(TINY)
+    assert len([markdown for markdown in app.markdown if markdown.value.startswith("**beam 4** ·")]) == len(TINY)
     app.radio(key="inspect_decoding").set_value("beam 4").run()
     assert not app.exception and len(calls) == len(TINY) * 2
     app.slider(key="beam").set_value(3).run()
     assert len(calls) == len(TINY) * 3  # a new beam width decodes again (greedy is reused)
+
+
+def test_the_recorder_says_what_to_expect_in_the_words_of_the_cards(app, tiny_checkpoints):
+    heard = {name: cards.training_data_summary(read_card(name, root=tiny_checkpoints)) for name in TINY.values()}
+    for name, sentence in heard.items():  # each column says what its model trained on, as its card does
+        assert any(caption.value.startswith(sentence) for caption in app.caption), name
+    app.radio(key="source").set_value("the microphone").run()
+    (expected,) = [caption.value for caption in app.caption if caption.value.startswith("**What to expect**")]
+    assert all(sentence in expected for sentence in heard.values())  # and the same sentence next to the recorder
+    assert ("**transformer decoder (tiny-test-transformer)** gets about one letter in three wrong on real recordings "
+            "it never heard (CER 33% on 100 LJ Speech clips).") in expected
+    assert "**LSTM decoder (tiny-test-lstm)** has not been scored on real recordings yet." in expected
+    assert "**PocketSphinx**, the classic reference" in expected and "one letter in seven wrong" in expected
+    app.radio(key="source").set_value("a file").run()
+    assert any(caption.value.startswith("**What to expect**") for caption in app.caption)
+    assert [header.value for header in app.header] == ["1 · Audio", "2 · Training and test results"]
+
+
+def test_a_visitor_waiting_for_a_recognizer_is_told_how_many_are_ahead(app, monkeypatch):
+    original = DecodeQueue.result
+
+    def crowded(self, job, report, poll_s=0.2):  # every decode waits behind two others' before it runs
+        report("Waiting for a free recognizer (2 ahead): all 2 are busy with other visitors' audio.")
+        return original(self, job, lambda message: None, poll_s)
+
+    monkeypatch.setattr(DecodeQueue, "result", crowded)
+    app.run()
+    waiting = [caption.value for caption in app.caption if "Waiting for a free recognizer (2 ahead)" in caption.value]
+    assert len(waiting) == TRANSCRIPTS and all(value.startswith("⏳") for value in waiting)
+
+
+def test_views_redraw_alone_as_fragments():
+    """A head, a step, a tab, a reference or an alignment redraws its own section, not the page."""
+    tree = ast.parse(SPEECH_PAGE.read_text(encoding="utf-8"))
+    fragments = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)
+                 and any(ast.unparse(decorator).startswith("st.fragment") for decorator in node.decorator_list)}
+    assert fragments == {"inspection", "against_reference"}
+
+
+def test_transcripts_are_shown_without_unknown_marks_or_leading_punctuation():
+    assert vocabulary.readable([". the cat#s hat,", "# and . so"]) == "the cat's hat, and . so"
+    chunk = inference.ChunkAttention(0.0, 1.0, ". in the #old# way", [], [], np.zeros((1, 1, 1, 1)), None, 0.02)
+    result = inference.InspectedTranscription(chunk.text, 0.1, 1, [chunk])
+    assert decode_queue.shown_text(result) == "in the old way"
 
 
 def test_stereo_upload_at_another_rate_is_folded_and_resampled(app):
@@ -229,7 +294,7 @@ def test_bad_uploads_show_a_message_and_the_page_stays_usable(app, kind):
     app.file_uploader[0].set_value((f"{kind.replace(' ', '-')}.wav", payload, "audio/wav")).run()
     assert not app.exception
     assert len(app.error) == 1 and "This audio cannot be used" in app.error[0].value and message in app.error[0].value
-    assert "4 · Training and test results" in [header.value for header in app.header]
+    assert [header.value for header in app.header] == ["1 · Audio", "2 · Training and test results"]  # as shown
     app.radio(key="source").set_value("an example").run()  # and back to a working clip
     assert not app.exception and not app.error and len(app.code) == TRANSCRIPTS
 
@@ -313,9 +378,13 @@ def test_user_picks_an_example_then_uploads_a_clip_and_a_corrupt_file(page, app_
         page.get_by_role("option", name=examples[-1].label).click()
         wait_for_app(page, "Where each decoder listened", timeout_ms=300_000)
         assert_no_exception(page)
-        assert page.get_by_test_id("stCode").count() >= 5  # every model, greedy and beam, and PocketSphinx
+        assert page.get_by_test_id("stCode").count() == len(list_checkpoints("asr")) + 1  # greedy, and PocketSphinx
         assert page.get_by_text("PocketSphinx (reference)").count() == 1
         assert page.locator(".js-plotly-plot").count() >= 6  # waveform, spectrogram, alignments, heatmaps
+        page.screenshot(path=str(ARTIFACTS / "speech-lab-desktop-greedy.png"))
+        page.get_by_text("Also search with a beam").click()  # beam search only when asked for
+        wait_for_app(page, "Where each decoder listened", timeout_ms=300_000)
+        assert page.get_by_test_id("stCode").count() == 2 * len(list_checkpoints("asr")) + 1
         page.get_by_text("beam 4").last.click()  # inspect the beam-search decode
         wait_for_app(page, "Where each decoder listened", timeout_ms=300_000)
         assert_no_exception(page)
@@ -348,6 +417,28 @@ def test_user_picks_an_example_then_uploads_a_clip_and_a_corrupt_file(page, app_
     page.locator('input[type="file"]').set_input_files(str(corrupt))
     wait_for_app(page, "This audio cannot be used", timeout_ms=120_000)
     assert_no_exception(page)
+
+
+@pytest.mark.browser
+def test_on_a_phone_the_controls_come_first_and_the_heatmap_scrolls_sideways(browser, app_url):
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.goto(f"{app_url}/speech")
+    wait_for_app(page, "1 · Audio", timeout_ms=300_000)
+    assert page.get_by_text("Audio from").first.bounding_box()["y"] < 844  # on the first screen, the intro folded away
+    assert not page.get_by_text("homework's speech recognizer").first.is_visible()
+    if list_checkpoints("asr"):
+        wait_for_app(page, "Where each decoder listened", timeout_ms=300_000)
+        assert_no_exception(page)
+        heatmap = page.locator("[class*='st-key-attention-']").first
+        scroll_width, client_width = heatmap.evaluate("node => [node.scrollWidth, node.clientWidth]")
+        assert client_width < 390 < 720 <= scroll_width  # kept readable: wider than the phone, scrolled sideways
+        heatmap.scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "speech-lab-phone-heatmap.png"))
+    page.set_viewport_size({"width": 390, "height": 4000})
+    page.wait_for_timeout(1_000)
+    page.screenshot(path=str(ARTIFACTS / "speech-lab-phone.png"))
+    context.close()
 
 
 def test_ctc_head_probabilities_are_placed_in_time_beside_the_attention():

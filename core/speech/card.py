@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from fractions import Fraction
 from pathlib import Path
 
 import pandas as pd
@@ -173,6 +174,38 @@ def decoding_summary(card: dict) -> str | None:
         return None
     return (f"Decodes jointly with its CTC head: each character's score mixes in the CTC prefix score with weight "
             f"{decoding['ctc_weight']:g}, chosen on real validation clips; the attention maps are the decoder's own.")
+
+
+NUMBER_WORDS = "zero one two three four five six seven eight nine ten eleven twelve".split()
+REAL_SPEECH = "real_ljspeech_whole_clips"  # a card's score on real recordings, measured as `bench asr-real` measures
+
+
+def error_rate_in_words(cer: float) -> str:
+    """A character error rate as a student would say it: 0.33 -> "about one letter in three wrong"."""
+    if cer < 0.04 or cer > 0.95:
+        return "almost every letter right" if cer < 0.04 else "almost every letter wrong"
+    share = Fraction(1, round(1 / cer)) if cer < 0.2 else Fraction(cer).limit_denominator(5)
+    if share == Fraction(1, 2):
+        return "about half the letters wrong"
+    count, out_of = (NUMBER_WORDS[part] if part < len(NUMBER_WORDS) else str(part) for part in share.as_integer_ratio())
+    return f"about {count} letter{'s' if share.numerator > 1 else ''} in {out_of} wrong"
+
+
+def expectations(cards: dict[str, dict]) -> str:
+    """What to expect from your own recording (label -> card): each model's error rate on real recordings it never
+    heard, in words, with what it trained on; PocketSphinx's on the same clips, from the shipped benchmark."""
+    lines = []
+    for label, card in cards.items():
+        scores = card.get("metrics", {}).get(REAL_SPEECH)
+        lines.append(f"**{label}** " + (f"gets {error_rate_in_words(scores['cer'])} on real recordings it never "
+                                        f"heard (CER {scores['cer']:.0%} on {scores['clips']} LJ Speech clips)."
+                                        if scores else "has not been scored on real recordings yet.")
+                     + f" {training_data_summary(card)}")
+    classic = ((shipped_benchmark() or {}).get("systems", {}).get(POCKETSPHINX) or {}).get("real-ljspeech")
+    if classic:
+        lines.append(f"**PocketSphinx**, the classic reference (trained on hours of real speech), gets "
+                     f"{error_rate_in_words(classic['cer'])} on the same clips (CER {classic['cer']:.0%}).")
+    return "  \n".join(["**What to expect** on a voice the models never heard:"] + lines)
 
 
 EVALUATIONS = {"synthetic_test": "synthetic test split (all voices)", "unseen_voice_test": "synthetic test, held-out voice",

@@ -12,10 +12,12 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.speech.inference import ChunkAttention
+from core.speech.inference import LAB_MAX_SECONDS, ChunkAttention, card_decoding
 from core.speech import vocabulary
 from core.speech.features import FEATURES
+from core.speech.pocketsphinx import POCKETSPHINX_VERSION
 from core.figures import attention_heatmap, shown_label
+from core.metrics import levenshtein_distance
 
 FRAME_SECONDS = FEATURES.hop_length / FEATURES.sample_rate  # 10 ms between feature frames
 MAX_WAVEFORM_POINTS = 3000  # min/max envelope points drawn; a 30 s clip has 480,000 samples
@@ -25,6 +27,9 @@ BEAM_HELP = ("Greedy keeps the single best character at each step; beam search k
              "ranked by mean log-probability.")
 POCKETSPHINX_HELP = ("CMU's classic offline recognizer (HMM acoustic model + n-gram language model, trained on hundreds "
                      "of hours of real speech): what a user might otherwise pick.")
+AUDIO_TYPES = ["wav", "flac", "ogg", "oga", "opus", "mp3", "webm", "m4a"]  # what the Speech lab's uploader takes
+UPLOAD_HELP = f"Any rate, mono or stereo, up to {LAB_MAX_SECONDS:.0f} s."
+POCKETSPHINX_MISSING = f"PocketSphinx is not installed here: `pip install pocketsphinx=={POCKETSPHINX_VERSION}`."
 SPECTROGRAM_NOTE = ("Below the waveform: the 80-bin log-mel spectrogram the encoder reads, 100 frames per second (the "
                     "homework's features).")
 DIAGONAL_NOTE = ("Each row is one character the decoder wrote (the last, `>`, is its stop token); each column is a moment "
@@ -44,11 +49,27 @@ SELF_ATTENTION_NOTE = ("Each character (row) looks back at the characters alread
 LAB_SCORES_NOTE = ("(lowercase, only the 35 homework tokens). Jaccard, cosine and Damerau-Levenshtein are similarities "
                    "(higher is better) computed as the homework did, on token lists wrapped in `<` … `>` and cut at 97 "
                    "characters; Levenshtein distance counts edits; CER and WER are error rates (lower is better).")
+SCROLLING_HEATMAPS = ("<style>[class*='st-key-attention-'] {overflow-x: auto;} [class*='st-key-attention-'] "
+                      "[data-testid='stPlotlyChart'] {min-width: 720px;}</style>")  # a phone scrolls, not squashes
+BEAM_ON_REQUEST_HELP = "Slower: keeps several partial transcripts alive at each step, for every model."
 ALIGNMENT_COLOURS = "Grey: equal · orange: substituted · blue: inserted · red: deleted · purple: two neighbours swapped."
 
 
-def chunking_note(chunked: dict[str, tuple[list[ChunkAttention], float]]) -> str:
-    """Where each model (label -> its chunks and its card's chunk length) cut a long recording."""
+def decoding_heading(label: str, seconds: float, text: str, greedy_text: str) -> str:
+    """The line above a transcript in the Speech lab: the search, its time and, for a beam, what it changed."""
+    if label == "greedy":
+        return f"**{label}** · {seconds:.2f} s"
+    changed = levenshtein_distance(text, greedy_text)
+    return f"**{label}** · {seconds:.2f} s · " + (f"beam search changed {changed} character(s) of the greedy transcript"
+                                                   if changed else "beam search wrote the same transcript")
+
+
+def chunking_note(chunks_and_cards: dict[str, tuple[list[ChunkAttention], dict]]) -> str | None:
+    """Where each model (label -> its chunks and its card) cut a long recording; None when none did."""
+    chunked = {label: (chunks, card_decoding(card).max_chunk_seconds)
+               for label, (chunks, card) in chunks_and_cards.items() if len(chunks) > 1}
+    if not chunked:
+        return None
     return ("The recording was cut at pauses into chunks, as long as each model decodes best (chosen on validation "
             "clips: its decoder writes at most 97 characters per chunk): " + "; ".join(
                 f"{label}, {len(chunks)} chunks of at most {seconds:g} s "

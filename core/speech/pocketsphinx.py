@@ -18,6 +18,7 @@ except ImportError:
 
 POCKETSPHINX = "pocketsphinx"
 POCKETSPHINX_VERSION = "5.1.1"
+INSTALLED = Decoder is not None
 
 
 @functools.lru_cache(maxsize=1)

@@ -5,7 +5,12 @@ and a–z. Transcripts are lowercased and cut to 97 characters, so a target is a
 """
 from __future__ import annotations
 
+import re
+from typing import Iterable
+
 import torch
+
+from core.metrics import normalize_for_scoring
 
 TOKENS = ["<", ">", "@", "#", " ", ",", ".", "?", "-"] + [chr(code) for code in range(ord("a"), ord("z") + 1)]
 START, STOP, PAD, UNKNOWN = 0, 1, 2, 3
@@ -52,3 +57,14 @@ def pad_targets(sequences: list[list[int]]) -> torch.Tensor:
 
 WRITTEN_CHARACTERS = "".join(token for token in TOKENS if token not in (TOKENS[START], TOKENS[STOP], TOKENS[PAD],
                                                                          TOKENS[UNKNOWN]))  # what a transcript can spell
+
+READABLE_NOTE = ("Shown as written, except `#` (the vocabulary's sign for a character it has no letter for: read as "
+                 "an apostrophe between letters, dropped elsewhere) and punctuation before a chunk's first word; the "
+                 "scores use the same text, and the heatmaps below show every character the decoder wrote.")
+
+
+def readable(chunk_texts: Iterable[str]) -> str:
+    """A transcript as the Speech lab shows and scores it: each chunk without `#` and leading punctuation, joined."""
+    kept = re.escape(WRITTEN_CHARACTERS + "'")
+    cleaned = (normalize_for_scoring(text, kept).lstrip(" ,.?-") for text in chunk_texts)
+    return " ".join(text for text in cleaned if text)

@@ -1,0 +1,81 @@
+"""The Speech lab's line for the recognizers: never more decodes at once than workers, a place in line, one run per
+request, a bounded memory of results."""
+import threading
+import time
+
+import pytest
+
+from core.speech.decode_queue import DecodeQueue
+
+
+class Gate:
+    """Work that blocks until opened, counting how many run at once."""
+
+    def __init__(self):
+        self.opened, self.lock, self.running, self.most, self.calls = threading.Event(), threading.Lock(), 0, 0, 0
+
+    def __call__(self, value):
+        with self.lock:
+            self.running += 1
+            self.calls += 1
+            self.most = max(self.most, self.running)
+        self.opened.wait(timeout=10)
+        with self.lock:
+            self.running -= 1
+        return value
+
+
+def wait_until(condition, timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_never_more_decodes_at_once_than_workers_and_each_knows_its_place():
+    queue, gate = DecodeQueue(workers=2), Gate()
+    jobs = [queue.submit(("clip", index), gate, index) for index in range(6)]
+    wait_until(lambda: gate.running == 2)
+    time.sleep(0.05)
+    assert gate.running == 2 and queue.waiting() == 4
+    assert [queue.ahead(job) for job in jobs] == [0, 0, 0, 1, 2, 3]
+    assert queue.status(jobs[0]) == "Transcribing…"
+    assert queue.status(jobs[2]) == "Waiting for a free recognizer: yours is next."
+    assert queue.status(jobs[5]).startswith("Waiting for a free recognizer (3 ahead)")
+    gate.opened.set()
+    assert [job.result(timeout=5) for job in jobs] == list(range(6))
+    assert gate.most == 2 and queue.waiting() == 0 and queue.status(jobs[5]) == ""
+    queue.shutdown()
+
+
+def test_the_same_request_runs_once_and_results_are_bounded():
+    queue, gate = DecodeQueue(workers=1, max_results=3), Gate()
+    gate.opened.set()
+    first = queue.submit("a", gate, 1)
+    assert queue.submit("a", gate, 1) is first and first.result(timeout=5) == 1 and gate.calls == 1
+    for key in "bcd":
+        queue.submit(key, gate, key).result(timeout=5)
+    assert queue.submit("a", gate, 1).result(timeout=5) == 1 and gate.calls == 5  # "a" was forgotten: run again
+    queue.shutdown()
+
+
+def test_a_failed_decode_is_tried_again_and_waiting_is_reported():
+    queue, gate, attempts = DecodeQueue(workers=1), Gate(), []
+
+    def flaky():
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise ValueError("first try fails")
+        return "ok"
+
+    blocker = queue.submit("blocker", gate, "blocker")
+    wait_until(lambda: gate.running == 1)
+    job = queue.submit("flaky", flaky)
+    reports = []
+    threading.Timer(0.3, gate.opened.set).start()
+    with pytest.raises(ValueError):
+        queue.result(job, reports.append, poll_s=0.02)
+    assert reports[0] == "Waiting for a free recognizer: yours is next." and reports[-1] == ""
+    assert blocker.result(timeout=5) == "blocker"
+    assert queue.submit("flaky", flaky).result(timeout=5) == "ok" and len(attempts) == 2
+    queue.shutdown()
