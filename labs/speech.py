@@ -14,6 +14,7 @@ from core.speech.decode_queue import DecodeQueue, shown_text, transcribe
 from core.speech.evaluation import comparable_reference, lab_score_table
 from core.speech.features import FEATURES, load_audio, log_mel
 from core.speech.pocketsphinx import INSTALLED, POCKETSPHINX
+from labs.your_recognizer import uploaded_recognizer
 
 @st.cache_resource(show_spinner="Loading the speech recognizers…")
 def load(name: str):
@@ -73,7 +74,8 @@ def transcripts(number: int, audio_key, audio, loaded, labels):
     """Every chosen model greedy, and with a beam when asked; each column appears as its decode finishes."""
     st.header(f"{number} · What each model wrote", help=vocabulary.READABLE_NOTE)
     left, right = st.columns([2, 1])
-    chosen = left.multiselect("Models", list(loaded), default=list(loaded), format_func=labels.get, key="models")
+    chosen = left.multiselect("Models", list(loaded), default=list(loaded), format_func=labels.get,
+                            key=f"models of {len(loaded)}")  # a model uploaded later joins the chosen ones
     beam_width = right.slider("Beam width", 2, 8, 4, key="beam", help=figures.BEAM_HELP) if right.toggle(
         "Also search with a beam", key="with_beam", help=figures.BEAM_ON_REQUEST_HELP) else 0
     with_pocketsphinx = right.toggle("PocketSphinx column", value=INSTALLED, key="pocketsphinx", disabled=not INSTALLED,
@@ -168,10 +170,10 @@ def main() -> None:
     st.expander("What this lab shows").write(cards.lab_introduction(names))
     st.html(figures.SCROLLING_HEATMAPS)
     try:
-        loaded = {name: load(name) for name in names}
+        loaded = {name: load(name) for name in names} | uploaded_recognizer()  # yours joins the shipped models
     except GlassboxError as error:
         st.error(f"A speech checkpoint could not be loaded: {error}")
-        loaded = {}
+        loaded = uploaded_recognizer()
     labels = {name: cards.model_label(name, model.config) for name, (model, _) in loaded.items()}
     by_label = {labels[name]: card for name, (_, card) in loaded.items()}
     audio_key, audio, features, default_reference, reference_key = audio_section(next(number), by_label)

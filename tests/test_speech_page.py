@@ -457,3 +457,22 @@ def test_ctc_head_probabilities_are_placed_in_time_beside_the_attention():
     assert len(ctc_figure(log_mel(audio).numpy(), timed).data) == 3  # spectrogram, not-blank curve, probabilities
     assert tiny_recognizer("transformer").ctc is None  # and without a CTC head nothing is computed
     assert inference.transcribe_with_attention(tiny_recognizer("transformer"), audio[:16000]).chunks[0].ctc_posteriors is None
+
+
+def test_a_recognizer_trained_elsewhere_joins_as_a_column_for_this_visitor_only(app, tmp_path):
+    model = tiny_recognizer("transformer")
+    card = {"architecture": architecture_of(model), "task": "asr", "title": "trained elsewhere",
+            "training": {"best_epoch": 1, "epochs_done": 1}, "decoding": {"ctc_weight": 0.0}, "metrics": {}}
+    save_checkpoint(model, card, "asr/on-a-gpu", root=tmp_path)
+    files = [(f"on-a-gpu{suffix}", (tmp_path / "asr" / f"on-a-gpu{suffix}").read_bytes(), "application/octet-stream")
+             for suffix in (".safetensors", ".json")]
+    app.file_uploader(key="your_asr").set_value(files).run(timeout=300)
+    assert not app.exception and not app.error
+    headings = [subheader.value for subheader in app.subheader]
+    assert any("on-a-gpu-" in heading for heading in headings)
+    assert len(app.code) == TRANSCRIPTS + 1  # its transcript beside the shipped models'
+    app.file_uploader(key="your_asr").set_value([files[0]]).run(timeout=300)
+    assert "exactly two files" in app.error[0].value and len(app.code) == TRANSCRIPTS
+    tampered = (files[0][0], files[0][1][:-4] + b"\x00\x00\x00\x00", files[0][2])
+    app.file_uploader(key="your_asr").set_value([tampered, files[1]]).run(timeout=300)
+    assert "not the ones this card describes" in app.error[0].value and len(app.code) == TRANSCRIPTS
