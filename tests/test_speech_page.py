@@ -254,7 +254,7 @@ def test_transcripts_are_shown_without_unknown_marks_or_leading_punctuation():
 def test_stereo_upload_at_another_rate_is_folded_and_resampled(app):
     app.radio(key="source").set_value("a file").run()
     stereo = np.stack([speech_like(1.5, 44_100, seed=3), speech_like(1.5, 44_100, seed=4)], axis=1)
-    app.file_uploader[0].set_value(("stereo.flac", wav_bytes(stereo, 44_100, file_format="FLAC"), "audio/flac")).run()
+    app.file_uploader(key="upload").set_value(("stereo.flac", wav_bytes(stereo, 44_100, file_format="FLAC"), "audio/flac")).run()
     assert not app.exception and not app.error
     assert any("1.50 s, resampled to 16 kHz mono" in caption.value for caption in app.caption)
     assert len(app.code) == TRANSCRIPTS
@@ -265,13 +265,13 @@ def test_stereo_upload_at_another_rate_is_folded_and_resampled(app):
 def test_compressed_uploads_are_transcribed(app, suffix, file_format, subtype):
     app.radio(key="source").set_value("a file").run()
     payload = wav_bytes(speech_like(2.0, 22_050, seed=7), 22_050, subtype=subtype, file_format=file_format)
-    app.file_uploader[0].set_value((f"clip.{suffix}", payload, f"audio/{suffix}")).run()
+    app.file_uploader(key="upload").set_value((f"clip.{suffix}", payload, f"audio/{suffix}")).run()
     assert not app.exception and not app.error and len(app.code) == TRANSCRIPTS
 
 
 def test_typed_reference_is_scored_for_an_upload(app):
     app.radio(key="source").set_value("a file").run()
-    app.file_uploader[0].set_value(("noise.wav", wav_bytes(speech_like(1.0, seed=5)), "audio/wav")).run()
+    app.file_uploader(key="upload").set_value(("noise.wav", wav_bytes(speech_like(1.0, seed=5)), "audio/wav")).run()
     app.text_input(key="reference-own").set_value("Hello, World!").run()
     assert "Against the reference" in [subheader.value for subheader in app.subheader]
     assert any("“hello, world”" in caption.value for caption in app.caption)
@@ -291,7 +291,7 @@ BAD_AUDIO = {
 def test_bad_uploads_show_a_message_and_the_page_stays_usable(app, kind):
     payload, message = BAD_AUDIO[kind]
     app.radio(key="source").set_value("a file").run()
-    app.file_uploader[0].set_value((f"{kind.replace(' ', '-')}.wav", payload, "audio/wav")).run()
+    app.file_uploader(key="upload").set_value((f"{kind.replace(' ', '-')}.wav", payload, "audio/wav")).run()
     assert not app.exception
     assert len(app.error) == 1 and "This audio cannot be used" in app.error[0].value and message in app.error[0].value
     assert [header.value for header in app.header] == ["1 · Audio", "2 · Training and test results"]  # as shown
@@ -303,7 +303,7 @@ def test_noise_is_transcribed_with_a_no_speech_warning_beside_it(app):
     assert not [warning for warning in app.warning if "No speech found" in warning.value]  # the example is speech
     app.radio(key="source").set_value("a file").run()
     noise = np.clip(0.8 * np.random.default_rng(0).standard_normal(3 * 16_000), -1, 1).astype(np.float32)
-    app.file_uploader[0].set_value(("noise.wav", wav_bytes(noise), "audio/wav")).run()
+    app.file_uploader(key="upload").set_value(("noise.wav", wav_bytes(noise), "audio/wav")).run()
     assert not app.exception and not app.error and len(app.code) == TRANSCRIPTS
     assert [warning for warning in app.warning if warning.value.startswith("No speech found")]
 
