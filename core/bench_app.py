@@ -304,6 +304,8 @@ def thousand_characters() -> str:
 async def measure(url: str, meter: ServerMeter, args: argparse.Namespace) -> dict:
     clips, models = real_clips(args.clips), max(1, len(list_checkpoints("asr")))
     home = tempfile.mkdtemp(prefix="glassbox-bench-chromium-")
+    if args.browser_nice:  # the server started at normal priority; the browsers stand in for visitors' own machines
+        os.nice(args.browser_nice)
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS,
                                                    env={**os.environ, "HOME": home})
@@ -357,5 +359,8 @@ def register(commands) -> None:
                         help="then this many uploads one after another, to watch memory (e.g. 100)")
     parser.add_argument("--clips", type=int, default=24, help="distinct ~10 s LJ Speech clips to upload (default: 24)")
     parser.add_argument("--timeout", type=float, default=180, help="seconds a visitor waits for each step")
+    parser.add_argument("--browser-nice", type=int, default=0,
+                        help="run the browsers (and this process) at this niceness, so that on a small machine the "
+                             "server rather than N headless browsers on the same cores is measured (e.g. 10)")
     parser.add_argument("--no-other-labs", dest="other_labs", action="store_false",
                         help="skip the Theory and Metrics labs")

@@ -383,7 +383,7 @@ def test_user_picks_an_example_then_uploads_a_clip_and_a_corrupt_file(page, app_
         assert page.locator(".js-plotly-plot").count() >= 6  # waveform, spectrogram, alignments, heatmaps
         page.screenshot(path=str(ARTIFACTS / "speech-lab-desktop-greedy.png"))
         page.get_by_text("Also search with a beam").click()  # beam search only when asked for
-        wait_for_app(page, "Where each decoder listened", timeout_ms=300_000)
+        wait_for_app(page, "beam search", timeout_ms=300_000)  # "… beam search changed n character(s) …"
         assert page.get_by_test_id("stCode").count() == 2 * len(list_checkpoints("asr")) + 1
         page.get_by_text("beam 4").last.click()  # inspect the beam-search decode
         wait_for_app(page, "Where each decoder listened", timeout_ms=300_000)
@@ -433,6 +433,7 @@ def test_on_a_phone_the_controls_come_first_and_the_heatmap_scrolls_sideways(bro
         heatmap = page.locator("[class*='st-key-attention-']").first
         scroll_width, client_width = heatmap.evaluate("node => [node.scrollWidth, node.clientWidth]")
         assert client_width < 390 < 720 <= scroll_width  # kept readable: wider than the phone, scrolled sideways
+        assert page.locator("[class*='st-key-cross-'] .main-svg").first.bounding_box()["width"] >= 720  # drawn wide
         heatmap.scroll_into_view_if_needed()
         page.screenshot(path=str(ARTIFACTS / "speech-lab-phone-heatmap.png"))
     page.set_viewport_size({"width": 390, "height": 4000})

@@ -50,7 +50,8 @@ LAB_SCORES_NOTE = ("(lowercase, only the 35 homework tokens). Jaccard, cosine an
                    "(higher is better) computed as the homework did, on token lists wrapped in `<` … `>` and cut at 97 "
                    "characters; Levenshtein distance counts edits; CER and WER are error rates (lower is better).")
 SCROLLING_HEATMAPS = ("<style>[class*='st-key-attention-'] {overflow-x: auto;} [class*='st-key-attention-'] "
-                      "[data-testid='stPlotlyChart'] {min-width: 720px;}</style>")  # a phone scrolls, not squashes
+                      "[data-testid='stElementContainer']:has([data-testid='stPlotlyChart']) {min-width: 720px;}"
+                      "</style>")  # on a phone the maps keep their width and scroll sideways
 BEAM_ON_REQUEST_HELP = "Slower: keeps several partial transcripts alive at each step, for every model."
 ALIGNMENT_COLOURS = "Grey: equal · orange: substituted · blue: inserted · red: deleted · purple: two neighbours swapped."
 
