@@ -21,7 +21,7 @@ from core.speech.evaluation import CHUNK_SECONDS, DECODE_CTC_WEIGHTS, tune_chunk
 from core.speech.features import FEATURES
 from core.speech.inference import card_decoding, load_model
 from core.speech.recipe import SpeechRecipe, epoch_draw, selection_metric, train_command
-from core.speech.training import export_checkpoint, resumable_config, warm_start
+from core.speech.training import export_checkpoint, resumable_config, warm_start, warm_start_encoder
 from core.speech.corpus.real_speech import (
     assert_no_evaluation_leak,
     other_voices_clips,
@@ -113,6 +113,30 @@ def test_a_capped_epoch_draws_a_fixed_different_subset_each_epoch():
     assert first == again and len(first) == 100 == len(set(first)) and first != second
     assert all(0 <= index < 1000 for index in first + second)
     assert epoch_draw(1000, SpeechRecipe(), 0) is None and epoch_draw(50, recipe, 0) is None  # nothing to cap
+
+
+def test_encoder_warm_start_copies_only_the_encoder_and_ctc_head_and_refuses_another_encoder(tmp_path, monkeypatch):
+    torch.manual_seed(0)
+    source = SpeechRecognizer(SpeechRecognizerConfig(decoder="transformer", encoder_layers=4, ctc_head=True))
+    save_checkpoint(source, {"architecture": architecture_of(source), "task": "asr", "training": {"epochs_done": 5}},
+                    "asr/base", root=tmp_path)
+    monkeypatch.setattr(paths, "CHECKPOINTS", tmp_path)
+    target = SpeechRecognizer(SpeechRecognizerConfig(decoder="lstm", encoder_layers=4, ctc_head=True))
+    fresh_decoder = {key: value.clone() for key, value in target.decoder.state_dict().items()}
+    origin = warm_start_encoder(target, "asr/base")
+    for key, value in source.state_dict().items():
+        if key.startswith(("encoder.", "ctc.")):
+            assert torch.equal(target.state_dict()[key], value)
+    assert all(torch.equal(target.decoder.state_dict()[key], value) for key, value in fresh_decoder.items())
+    assert origin["loaded"] == ["encoder", "ctc"] and origin["sha256"] and origin["epochs"] == 5
+    without_ctc = SpeechRecognizer(SpeechRecognizerConfig(decoder="lstm", encoder_layers=4))
+    assert warm_start_encoder(without_ctc, "asr/base")["loaded"] == ["encoder"]
+    with pytest.raises(GlassboxError, match="encoder_layers 4"):
+        warm_start_encoder(SpeechRecognizer(SpeechRecognizerConfig(decoder="lstm", encoder_layers=2)), "asr/base")
+    command = train_command("x", target.config, SpeechRecipe(init_encoder_from="asr/base"))
+    assert "--init-encoder-from asr/base" in command and "--init-from " not in command
+    card = {"dataset": {}, "training": {"epochs_done": 2, "init_from": origin}}
+    assert training_data_summary(card).endswith("2 epochs, encoder warm-started from asr/base (5 epochs).")
 
 
 def test_warm_start_copies_a_checkpoint_and_refuses_another_architecture(tmp_path, monkeypatch):

@@ -155,7 +155,8 @@ def training_data_summary(card: dict) -> str:
     origin = training.get("init_from")
     epochs = f"{training.get('epochs_done', '?')} epochs"
     if origin:
-        epochs += f", warm-started from {origin['checkpoint']} ({origin.get('epochs', '?')} epochs)"
+        what = "encoder warm-started" if origin.get("loaded") else "warm-started"  # "loaded": an encoder-only start
+        epochs += f", {what} from {origin['checkpoint']} ({origin.get('epochs', '?')} epochs)"
     while origin and origin.get("init_from"):  # a warm start of a warm start: name every step back to the first
         origin = origin["init_from"]
         epochs += f", itself warm-started from {origin['checkpoint']} ({origin.get('epochs', '?')} epochs)"

@@ -48,6 +48,8 @@ RECIPE_HELP = {
     "ctc_loss_weight": {"type": float, "help": "joint CTC-attention: weight of a CTC loss on the encoder (adds a CTC "
                                                "head; 0 = the homework)"},
     "init_from": {"help": "warm start from a shipped checkpoint's weights, e.g. asr/lj-transformer (same architecture)"},
+    "init_encoder_from": {"help": "warm start only the encoder (and CTC head) from a checkpoint whose encoder config "
+                                  "matches, e.g. asr/lj-transformer for an LSTM-decoder model; the decoder starts fresh"},
     "clips_per_epoch": {"type": int, "help": "train each epoch on a seeded draw of N clips (equal compute whatever "
                                              "the corpora)"},
     "real_val_clips": {"type": int, "help": "pick the epoch on N real training clips, held out of any real speech the "

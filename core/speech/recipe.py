@@ -35,6 +35,7 @@ class SpeechRecipe:
     ctc_loss_weight: float = 0.0  # joint CTC-attention: loss = (1 - w) * decoder loss + w * encoder CTC loss (needs ctc_head)
     stages: list[dict] | None = None  # staged training (Speech-Transformer): see TrainStage; None trains end to end
     init_from: str | None = None  # warm start from a shipped checkpoint's weights (e.g. "asr/lj-transformer")
+    init_encoder_from: str | None = None  # warm start only the encoder (and CTC head): another decoder starts aligned
     clips_per_epoch: int | None = None  # each epoch a seeded draw of this many training clips: equal compute per recipe
     real_val_clips: int = 0  # real training clips held out to choose the epoch on real speech (val_real_* curves)
     bf16: bool = True  # bfloat16 autocast for training steps: 1.9x faster on this CPU (AVX512-BF16); weights stay fp32
@@ -46,6 +47,7 @@ RECIPE_OPTIONS = {"epochs": "--epochs", "batch_size": "--batch-size", "learning_
                   "warmup_epochs": "--warmup-epochs", "limit_train": "--limit-train", "corpora": "--corpora",
                   "real_speech_repeats": "--real-speech-repeats", "augment": "--augment",
                   "ctc_loss_weight": "--ctc-loss-weight", "init_from": "--init-from",
+                  "init_encoder_from": "--init-encoder-from",
                   "clips_per_epoch": "--clips-per-epoch", "real_val_clips": "--real-val-clips"}
 assert set(RECIPE_OPTIONS) <= {recipe_field.name for recipe_field in fields(SpeechRecipe)}
 

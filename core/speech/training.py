@@ -44,6 +44,40 @@ def warm_start(model: SpeechRecognizer, checkpoint: str) -> dict:
         raise GlassboxError(f"{checkpoint} does not fit this model's shapes: {str(error).splitlines()[-1].strip()}") from error
     if unexpected or [key for key in missing if not key.startswith("ctc.")]:
         raise GlassboxError(f"{checkpoint} is another architecture: missing {missing[:3]}, unexpected {unexpected[:3]}.")
+    return _origin(checkpoint, card)
+
+
+ENCODER_CONFIG_FIELDS = ("front_end", "n_mels", "d_model", "n_heads", "mlp_size", "encoder_layers", "max_timescale")
+
+
+def warm_start_encoder(model: SpeechRecognizer, checkpoint: str) -> dict:
+    """Load only a checkpoint's encoder (and its CTC head, which reads the encoder's states) into `model`, whatever
+    its decoder: a fresh decoder learns to align on an encoder that already hears. The encoder configs must match."""
+    weights, card = load_checkpoint(checkpoint)
+    theirs = card.get("architecture", {}).get("config", {})
+    differ = [f"{key} {theirs.get(key)!r} (this model {getattr(model.config, key)!r})"
+              for key in ENCODER_CONFIG_FIELDS if theirs.get(key) != getattr(model.config, key)]
+    if differ:
+        raise GlassboxError(f"{checkpoint}'s encoder is another configuration: {', '.join(differ)}.")
+    encoder, ctc = _part(weights, "encoder."), _part(weights, "ctc.")
+    try:
+        model.encoder.load_state_dict(encoder)  # strict: every encoder tensor, nothing else
+    except RuntimeError as error:
+        raise GlassboxError(f"{checkpoint}'s encoder does not fit this model's: {str(error).splitlines()[-1].strip()}") from error
+    loaded = ["encoder"]
+    own_ctc = model.ctc.state_dict() if model.ctc is not None else {}
+    if own_ctc and ctc.keys() == own_ctc.keys() and all(ctc[key].shape == own_ctc[key].shape for key in ctc):
+        model.ctc.load_state_dict(ctc)
+        loaded.append("ctc")
+    return _origin(checkpoint, card) | {"loaded": loaded}
+
+
+def _part(weights: dict, prefix: str) -> dict:
+    return {key[len(prefix):]: value for key, value in weights.items() if key.startswith(prefix)}
+
+
+def _origin(checkpoint: str, card: dict) -> dict:
+    """What a warm-started card records of its starting point: name, weights sha256, recipe and scores."""
     return {"checkpoint": checkpoint, "sha256": card["weights"]["sha256"], "title": card.get("title"),
             "how_it_was_trained": card.get("training", {}).get("how_to_resume"),
             "epochs": card.get("training", {}).get("epochs_done"), "metrics": _headline_metrics(card.get("metrics", {})),
@@ -81,8 +115,12 @@ def train_recognizer(name: str, config: SpeechRecognizerConfig, recipe: SpeechRe
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(recipe.seed)
     model = SpeechRecognizer(config)
-    if recipe.init_from and fresh:  # recorded once: the checkpoint may later be replaced by this run's own
-        (run_dir / INIT_FROM_FILE).write_text(json.dumps(warm_start(model, recipe.init_from), indent=1))
+    if recipe.init_from and recipe.init_encoder_from:
+        raise GlassboxError("Warm start either the whole model (--init-from) or its encoder (--init-encoder-from), not both.")
+    if fresh and (recipe.init_from or recipe.init_encoder_from):  # recorded once: the source may later be replaced
+        origin = (warm_start(model, recipe.init_from) if recipe.init_from
+                  else warm_start_encoder(model, recipe.init_encoder_from))
+        (run_dir / INIT_FROM_FILE).write_text(json.dumps(origin, indent=1))
     train_set = training_set(recipe, corpus_root, quiet)
     val_sets = {"val": load_speech_set("synth", "val", corpus_root, quiet=quiet).subset(recipe.val_decode_limit)}
     if recipe.real_val_clips:
