@@ -99,32 +99,48 @@ def training_curves_figure(
 ) -> go.Figure:
     """One panel per metric, one line per run; `runs` maps a run name to a card's `curves` dict.
 
-    `marker_epoch` (run name -> epoch) marks the epoch whose weights were kept.
+    `marker_epoch` (run name -> epoch) marks the epoch whose weights were kept. Panels sit two to a row, so their
+    titles stay readable on a phone.
     """
     titles = titles or {}
-    figure = make_subplots(rows=1, cols=len(metrics), subplot_titles=[titles.get(metric, metric) for metric in metrics])
+    columns = min(2, len(metrics))
+    rows = -(-len(metrics) // columns)
+    figure = make_subplots(rows=rows, cols=columns, vertical_spacing=0.5 / rows,
+                           subplot_titles=[_wrapped(titles.get(metric, metric)) for metric in metrics])
     palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
     for run_index, (run_name, curves) in enumerate(runs.items()):
         color = palette[run_index % len(palette)]
-        for column, metric in enumerate(metrics, start=1):
+        for index, metric in enumerate(metrics):
+            row, column = index // columns + 1, index % columns + 1
             if metric not in curves:
                 continue
             x = curves.get(x_key, list(range(1, len(curves[metric]) + 1)))
             figure.add_scatter(
-                x=x, y=curves[metric], mode="lines", name=run_name, legendgroup=run_name, showlegend=column == 1,
-                line=dict(color=color), row=1, col=column,
+                x=x, y=curves[metric], mode="lines", name=run_name, legendgroup=run_name, showlegend=index == 0,
+                line=dict(color=color), row=row, col=column,
                 hovertemplate=f"{run_name}<br>{x_key} %{{x}}: %{{y:.4f}}<extra></extra>",
             )
             if marker_epoch and run_name in marker_epoch and marker_epoch[run_name] in list(x):
                 position = list(x).index(marker_epoch[run_name])
                 figure.add_scatter(
                     x=[x[position]], y=[curves[metric][position]], mode="markers", marker=dict(color=color, size=10, symbol="star"),
-                    name=f"{run_name}: kept", legendgroup=run_name, showlegend=False, row=1, col=column,
+                    name=f"{run_name}: kept", legendgroup=run_name, showlegend=False, row=row, col=column,
                     hovertemplate=f"{run_name}: weights kept from {x_key} %{{x}}<extra></extra>",
                 )
         figure.update_xaxes(title_text=x_key)
-    figure.update_layout(height=340, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.25))
+    figure.update_layout(height=60 + 280 * rows, margin=dict(l=10, r=10, t=40, b=10),
+                         legend=dict(orientation="h", y=-0.25 / rows))
     return figure
+
+
+
+def _wrapped(title: str, width: int = 20) -> str:
+    """A panel title broken at the space nearest its middle when longer than `width`: half a phone is ~170 px."""
+    if len(title) <= width or " " not in title:
+        return title
+    middle = len(title) // 2
+    cut = min((index for index, char in enumerate(title) if char == " "), key=lambda index: abs(index - middle))
+    return f"{title[:cut]}<br>{title[cut + 1:]}"
 
 
 OPERATION_COLORS = {
