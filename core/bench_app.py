@@ -159,7 +159,7 @@ async def speech_visit(browser, url: str, clip: Clip, models: int, timeout_s: fl
         await page.wait_for_function(IDLE_JS, timeout=timeout_ms, polling=100)
         visit["open_all_s"] = time.perf_counter() - started
         await page.get_by_text("a file", exact=True).first.click()
-        upload = page.locator('input[type="file"]')
+        upload = page.locator('input[type="file"][accept*=".wav"]')
         await upload.wait_for(state="attached", timeout=timeout_ms)
         started = time.perf_counter()
         await upload.set_input_files(str(clip.path))

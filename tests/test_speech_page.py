@@ -402,7 +402,7 @@ def test_user_picks_an_example_then_uploads_a_clip_and_a_corrupt_file(page, app_
 
         page.get_by_text("a file").first.click()
         wait_for_app(page)
-        page.locator('input[type="file"]').set_input_files(str(EXAMPLES_DIR / "LJ001-0004.flac"))
+        page.locator('input[type="file"][accept*=".wav"]').set_input_files(str(EXAMPLES_DIR / "LJ001-0004.flac"))
         page.wait_for_timeout(1_000)
         wait_for_app(page, "Where each decoder listened", timeout_ms=300_000)
         assert page.get_by_text("Against the reference").count() == 0  # an upload has no reference until one is typed
@@ -414,7 +414,7 @@ def test_user_picks_an_example_then_uploads_a_clip_and_a_corrupt_file(page, app_
         assert page.get_by_text("Damerau-Levenshtein on homework tokens").count() >= 1
     page.get_by_text("a file").first.click()
     wait_for_app(page)
-    page.locator('input[type="file"]').set_input_files(str(corrupt))
+    page.locator('input[type="file"][accept*=".wav"]').set_input_files(str(corrupt))
     wait_for_app(page, "This audio cannot be used", timeout_ms=120_000)
     assert_no_exception(page)
 
