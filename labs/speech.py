@@ -73,7 +73,7 @@ def audio_section(number: int, by_label: dict) -> tuple:
 def transcripts(number: int, audio_key, audio, loaded, labels):
     """Every chosen model greedy, and with a beam when asked; each column appears as its decode finishes."""
     st.header(f"{number} · What each model wrote", help=vocabulary.READABLE_NOTE)
-    left, right = st.columns([2, 1])
+    left, right = st.columns([3, 1])  # room for every model's full name in the chooser
     chosen = left.multiselect("Models", list(loaded), default=list(loaded), format_func=labels.get,
                             key=f"models of {len(loaded)}")  # a model uploaded later joins the chosen ones
     beam_width = right.slider("Beam width", 2, 8, 4, key="beam", help=figures.BEAM_HELP) if right.toggle(
@@ -111,7 +111,7 @@ def against_reference(default_reference: str, reference_key: str, labels, result
         return
     st.subheader("Against the reference")
     texts = {f"{labels[name]} · {label}": shown_text(result) for (name, label), result in results.items()}
-    st.dataframe(lab_score_table(texts | sphinx_text, reference).style.format("{:.3f}"), key="scores")
+    st.dataframe(lab_score_table(texts | sphinx_text, reference), key="scores")
     st.caption(f"Reference as the models can write it: “{comparable_reference(reference)}” {figures.LAB_SCORES_NOTE}")
     shown = st.radio("Alignment of", list(dict.fromkeys(label for _, label in results)), horizontal=True, key="alignment_decoding")
     for name in dict.fromkeys(name for name, _ in results):

@@ -22,7 +22,7 @@ from core.figures import attention_heatmap
 from core.speech.model import SpeechRecognizer, SpeechRecognizerConfig, speech_transformer_config
 from core.speech import card as cards, decode_queue, evaluation, inference, vocabulary
 from core.speech.decode_queue import DecodeQueue
-from core.speech.evaluation import comparable_reference
+from core.speech.evaluation import comparable_reference, lab_score_table
 from core.speech.examples import EXAMPLES_DIR, load_examples
 from core.speech.features import log_mel, pad_features
 from core.speech.figures import attention_choices, ctc_figure, timed_ctc, timed_cross_attention
@@ -477,3 +477,8 @@ def test_a_recognizer_trained_elsewhere_joins_as_a_column_for_this_visitor_only(
     tampered = (files[0][0], files[0][1][:-4] + b"\x00\x00\x00\x00", files[0][2])
     app.file_uploader(key="your_asr").set_value([tampered, files[1]]).run(timeout=300)
     assert "not the ones this card describes" in app.error[0].value and len(app.code) == TRANSCRIPTS
+
+
+def test_the_score_table_shows_edit_counts_whole_and_scores_to_three_decimals():
+    shown = lab_score_table({"greedy": "that situ"}, "that situation").to_html()
+    assert ">5<" in shown and ">5.000<" not in shown and ">0.357<" in shown  # Levenshtein 5, CER 5/14

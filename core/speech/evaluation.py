@@ -103,11 +103,13 @@ def comparable_reference(text: str) -> str:
     return normalize_for_scoring(text, re.escape(vocabulary.WRITTEN_CHARACTERS), others="")
 
 
-def lab_score_table(transcripts: dict[str, str], reference: str) -> pd.DataFrame:
-    """`lab_scores` of each column's transcript (column -> text), one row per score, named as the Metrics lab names it."""
+def lab_score_table(transcripts: dict[str, str], reference: str) -> "pd.io.formats.style.Styler":
+    """`lab_scores` of each column's transcript (column -> text), one row per score, named as the Metrics lab names it;
+    edit counts shown whole ("27", never "27.000"), the rest to three decimals."""
     table = pd.DataFrame({column: lab_scores(text, reference) for column, text in transcripts.items()})
+    edits = [METRIC_INFO[key].label for key in table.index if METRIC_INFO[key].unit == "edits"]
     table.index = [METRIC_INFO[key].label for key in table.index]
-    return table
+    return table.style.format("{:.3f}").format("{:.0f}", subset=pd.IndexSlice[edits, :])
 
 
 def lab_scores(hypothesis: str, reference: str) -> dict[str, float]:
