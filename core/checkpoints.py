@@ -131,24 +131,25 @@ def load_uploaded_model(weights: bytes, card_bytes: bytes, model_class: type[tor
         state_dict = load_bytes(weights)
     except (SafetensorError, ValueError) as error:
         raise CheckpointError(f"The weights could not be read as safetensors ({error}).") from error
-    model = build_model(card["architecture"], model_class)
-    try:
-        model.load_state_dict(state_dict)
-    except RuntimeError as error:
-        raise CheckpointError(f"The weights do not fit the architecture in their card ({error}).") from error
-    return model.eval(), card
+    return _filled_model(card, state_dict, model_class, "The weights"), card
 
 
 def load_model(name: str, model_class: type[torch.nn.Module], root: Path | None = None,
                device: str = "cpu") -> tuple[torch.nn.Module, dict]:
     """Build the model the card describes and load its checked weights; the model comes back in eval mode."""
     state_dict, card = load_checkpoint(name, root)
+    return _filled_model(card, state_dict, model_class, f"The weights of '{name}'").to(device), card
+
+
+def _filled_model(card: dict, state_dict: dict[str, torch.Tensor], model_class: type[torch.nn.Module],
+                 whose: str) -> torch.nn.Module:
+    """The card's architecture built with the lab's class and loaded strictly with `state_dict`, in eval mode."""
     model = build_model(card["architecture"], model_class)
     try:
         model.load_state_dict(state_dict)
     except RuntimeError as error:
-        raise CheckpointError(f"The weights of '{name}' do not fit the architecture in its card ({error}).") from error
-    return model.to(device).eval(), card
+        raise CheckpointError(f"{whose} do not fit the architecture in the card ({error}).") from error
+    return model.eval()
 
 
 def list_checkpoints(task: str | None = None, root: Path | None = None) -> list[str]:

@@ -2,6 +2,7 @@
 (for the Speech lab) read every attention map of what was written."""
 from __future__ import annotations
 
+import functools
 import io
 import time
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from core import checkpoints
 from core.attention import padding_mask
 from core.decoding import DecodingOptions, Hypothesis, search
 from core.speech import vocabulary
+from core.speech.corpus.synth import CORPUS_SAMPLE_RATE
 from core.speech.features import (FEATURES, check_duration, load_audio, log_mel, no_speech_message, pad_features,
                                   silence_chunk_spans)
 from core.speech.model import SpeechRecognizer
@@ -47,6 +49,13 @@ def transcribe_batch(model: SpeechRecognizer, features: torch.Tensor, lengths: t
                   beam_width=options.beam_width, length_penalty=options.length_penalty)
 
 
+def search_chunks(model: SpeechRecognizer, audio: np.ndarray, spans: list[tuple[int, int]],
+                  options: DecodingOptions) -> tuple[list[torch.Tensor], list[Hypothesis]]:
+    """Each chunk's log-mel features (frames, n_mels) and its hypothesis, all chunks searched as one batch."""
+    features = [log_mel(audio[start:end]) for start, end in spans]
+    return features, transcribe_batch(model, *pad_features(features), options)
+
+
 def transcribe_audio(model: SpeechRecognizer, audio_source, options: DecodingOptions = DecodingOptions()) -> dict:
     """Transcribe one recording of any length the loader accepts.
 
@@ -59,8 +68,7 @@ def transcribe_audio(model: SpeechRecognizer, audio_source, options: DecodingOpt
     no_speech = no_speech_message(audio)
     duration = len(audio) / FEATURES.sample_rate
     spans = silence_chunk_spans(audio, options.max_chunk_seconds)
-    features, lengths = pad_features([log_mel(audio[start:end]) for start, end in spans])
-    hypotheses = transcribe_batch(model, features, lengths, options)
+    _, hypotheses = search_chunks(model, audio, spans, options)
     result = {
         "text": " ".join(vocabulary.decode(h.tokens) for h in hypotheses).strip(),
         "duration_s": round(duration, 3),
@@ -112,9 +120,7 @@ def transcribe_with_attention(model: SpeechRecognizer, audio: np.ndarray,
     check_duration(audio)
     spans = silence_chunk_spans(audio, options.max_chunk_seconds)  # not part of the model's time
     started = time.perf_counter()
-    features = [log_mel(audio[start:end]) for start, end in spans]
-    batch, lengths = pad_features(features)
-    hypotheses = transcribe_batch(model, batch, lengths, options)
+    features, hypotheses = search_chunks(model, audio, spans, options)
     seconds = time.perf_counter() - started
     rate = FEATURES.sample_rate
     chunks = [
@@ -125,11 +131,12 @@ def transcribe_with_attention(model: SpeechRecognizer, audio: np.ndarray,
                                   no_speech_message(audio))
 
 
+@functools.cache  # once per process, however many front ends and models ask
 def warm_up() -> float:
     """Load what a first transcription would otherwise wait for: audio decoding, the resampler, the mel filterbank,
     torch's STFT and the no-speech check (the CTC prefix loop was compiled, or read from numba's cache, when core.ctc
     was imported). Front ends call it once per process; returns the seconds it took."""
-    started, rate = time.perf_counter(), 22_050  # LJ Speech's rate, so the resampler runs too
+    started, rate = time.perf_counter(), CORPUS_SAMPLE_RATE  # not 16 kHz, so the resampler runs too
     tone = (0.1 * np.sin(2 * np.pi * 220 * np.arange(rate // 2) / rate)).astype(np.float32)
     wav = io.BytesIO()
     soundfile.write(wav, tone, rate, format="WAV")
