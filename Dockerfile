@@ -27,6 +27,8 @@ USER user
 ENV HOME=/home/user
 
 EXPOSE 8501
-HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
     CMD python -c "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://localhost:8501/_stcore/health', timeout=4).read() != b'ok')"
-CMD ["streamlit", "run", "app.py", "--server.port=8501", "--server.address=0.0.0.0"]
+# serve.py loads every model and transcribes the Speech lab's first example before the port opens (then
+# `streamlit run app.py`): the health check answers once the server is warm.
+CMD ["python", "serve.py", "--server.port=8501", "--server.address=0.0.0.0"]

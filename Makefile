@@ -8,8 +8,9 @@ MEDMNIST := medmnist==3.0.2
 
 .PHONY: run dev test install install-test system-test-deps clean voices
 
+# serve.py loads the models and transcribes the Speech lab's first example, then starts `streamlit run app.py`.
 run: $(VENV)/.installed
-	$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+	$(PY) serve.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
 # For editing the app: reload on save and show full error details (the shipped config turns both off).
 dev: $(VENV)/.installed

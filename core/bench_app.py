@@ -1,6 +1,6 @@
 """`python -m core bench app`: the served app under N visitors at once, as a class uses it.
 
-Starts `python -m streamlit run app.py` on a free 127.0.0.1 port (the shipped .streamlit/config.toml), then drives
+Starts `python serve.py` (warm, then `streamlit run app.py`) on a free 127.0.0.1 port (the shipped config), then drives
 headless chromium sessions (playwright, a test dependency) through the Speech lab: open it, upload a real ~10 s
 LJ Speech clip, wait for the transcripts and the attention heatmaps. Per number of sessions it reports errors,
 seconds from upload to heatmaps, time to interactive on opening the lab, and the server's CPU seconds and peak
@@ -119,20 +119,21 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def served_app(log_path: Path, timeout_s: float = 120):
-    """`streamlit run app.py` on 127.0.0.1 until the block ends; yields (base URL, server pid)."""
+    """`python serve.py` (warm, then `streamlit run app.py`) on 127.0.0.1 until the block ends; yields (base URL,
+    server pid, seconds from start to a healthy server)."""
     port = free_port()
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+    command = [sys.executable, "serve.py", "--server.port", str(port),
                "--server.address", "127.0.0.1"]
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
+        url, started = f"http://127.0.0.1:{port}", time.perf_counter()
         try:
-            deadline = time.perf_counter() + timeout_s
+            deadline = started + timeout_s
             while not _healthy(url):
                 if process.poll() is not None or time.perf_counter() > deadline:
                     raise GlassboxError(f"The app did not start; see {log_path}")
                 time.sleep(0.3)
-            yield url, process.pid
+            yield url, process.pid, time.perf_counter() - started
         finally:
             process.terminate()
             process.wait(timeout=30)
@@ -341,13 +342,14 @@ def bench_app(args: argparse.Namespace) -> dict:
     if not Path(CHROMIUM).exists():
         raise GlassboxError(f"`bench app` needs chromium at {CHROMIUM} (Debian's chromium package).")
     log = Path(tempfile.gettempdir()) / "glassbox-bench-app-streamlit.log"
-    with served_app(log) as (url, pid):
+    with served_app(log) as (url, pid, start_s):
         meter = ServerMeter(pid)
+        progress("server start", {"start_to_healthy_s": round(start_s, 1), "rss_mb": round(meter.rss_mb())})
         try:
             result = asyncio.run(measure(url, meter, args))
         finally:
             meter.close()
-    return result | {"server_log": str(log)}
+    return {"server_start_to_healthy_s": round(start_s, 1)} | result | {"server_log": str(log)}
 
 
 def register(commands) -> None:

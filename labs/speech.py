@@ -1,5 +1,4 @@
 """Speech lab: the ASR homework's recognizers side by side on an example, an upload or the microphone, and their attention."""
-import hashlib
 import itertools
 from concurrent.futures import Future
 
@@ -10,27 +9,16 @@ from core.errors import GlassboxError
 from core.figures import alignment_figure, training_curves_figure
 from core.metrics import transposition_alignment
 from core.speech import card as cards, examples, figures, inference, vocabulary
-from core.speech.decode_queue import DecodeQueue, shown_text, transcribe
+from core.speech.decode_queue import shown_text
 from core.speech.evaluation import comparable_reference, lab_score_table
-from core.speech.features import FEATURES, load_audio, log_mel
+from core.speech.features import FEATURES
 from core.speech.pocketsphinx import INSTALLED, POCKETSPHINX
+from labs.resources import (
+    MODELS, audio_key, decode_queues, prepared_audio, shipped_recognizer, submit_decodes, submit_pocketsphinx,
+)
 from labs.your_recognizer import uploaded_recognizer
 
-@st.cache_resource(show_spinner="Loading the speech recognizers…")
-def load(name: str):
-    inference.warm_up()  # audio I/O, resampler, filterbank, compiled CTC loop: ready before a visitor's first clip
-    return inference.load_model(name)
-
-
-@st.cache_resource
-def decode_queues() -> dict[str, DecodeQueue]:  # per server: a decode per core; PocketSphinx has one decoder
-    return {"models": DecodeQueue(), POCKETSPHINX: DecodeQueue(workers=1)}
-
-
-@st.cache_data(show_spinner="Reading the audio…", max_entries=16)
-def prepare(audio_bytes: bytes):  # 16 kHz mono samples and the log-mel features of the whole recording
-    audio = load_audio(audio_bytes, max_seconds=inference.LAB_MAX_SECONDS)
-    return audio, log_mel(audio).numpy()
+EXAMPLE_SOURCE = "an example"
 
 
 def finished(queue: str, job: Future) -> inference.InspectedTranscription:
@@ -41,9 +29,9 @@ def finished(queue: str, job: Future) -> inference.InspectedTranscription:
 def audio_section(number: int, by_label: dict) -> tuple:
     """The audio chosen (key, samples, features; None without one), its reference transcript and reference box key."""
     st.header(f"{number} · Audio")
-    source = st.radio("Audio from", ["an example", "a file", "the microphone"], horizontal=True, key="source")
+    source = st.radio("Audio from", [EXAMPLE_SOURCE, "a file", "the microphone"], horizontal=True, key="source")
     audio_bytes, reference, reference_key = None, "", "reference-own"
-    if source != "an example":
+    if source != EXAMPLE_SOURCE:
         given = (st.file_uploader("Audio file", figures.AUDIO_TYPES, key="upload", help=figures.UPLOAD_HELP) if source == "a file"
                  else st.audio_input("Record a sentence in English", key="microphone"))
         st.caption(cards.expectations(by_label))
@@ -57,7 +45,7 @@ def audio_section(number: int, by_label: dict) -> tuple:
         reference_key = f"reference-{example.file}"
     audio = features = None
     try:
-        audio, features = prepare(audio_bytes) if audio_bytes is not None else (None, None)
+        audio, features = prepared_audio(audio_bytes) if audio_bytes is not None else (None, None)
     except GlassboxError as error:
         st.error(f"This audio cannot be used: {error}")
     if audio_bytes is None:
@@ -67,7 +55,7 @@ def audio_section(number: int, by_label: dict) -> tuple:
         st.plotly_chart(figures.waveform_figure(audio), width="stretch", key="waveform")
         st.plotly_chart(figures.spectrogram_figure(features), width="stretch", key="spectrogram")
         st.caption(f"{len(audio) / FEATURES.sample_rate:.2f} s, resampled to 16 kHz mono. {figures.SPECTROGRAM_NOTE}")
-    return (hashlib.sha256(audio_bytes).hexdigest() if audio is not None else None), audio, features, reference, reference_key
+    return (audio_key(audio_bytes) if audio is not None else None), audio, features, reference, reference_key
 
 
 def transcripts(number: int, audio_key, audio, loaded, labels):
@@ -76,24 +64,26 @@ def transcripts(number: int, audio_key, audio, loaded, labels):
     left, right = st.columns([3, 1])  # room for every model's full name in the chooser
     chosen = left.multiselect("Models", list(loaded), default=list(loaded), format_func=labels.get,
                             key=f"models of {len(loaded)}")  # a model uploaded later joins the chosen ones
+    own_audio = st.session_state.get("source") != EXAMPLE_SOURCE
     beam_width = right.slider("Beam width", 2, 8, 4, key="beam", help=figures.BEAM_HELP) if right.toggle(
         "Also search with a beam", key="with_beam", help=figures.BEAM_ON_REQUEST_HELP) else 0
-    with_pocketsphinx = right.toggle("PocketSphinx column", value=INSTALLED, key="pocketsphinx", disabled=not INSTALLED,
-                                     help=figures.POCKETSPHINX_HELP if INSTALLED else figures.POCKETSPHINX_MISSING)
+    with_pocketsphinx = right.toggle(  # on for the examples (transcribed when the server started), asked for otherwise
+        "PocketSphinx column", value=INSTALLED and not own_audio, key="pocketsphinx-own" if own_audio else "pocketsphinx", disabled=not INSTALLED,
+        help=(figures.POCKETSPHINX_ON_REQUEST_HELP if own_audio else figures.POCKETSPHINX_HELP) if INSTALLED
+        else figures.POCKETSPHINX_MISSING)
     if not chosen:
         st.info("Pick at least one model.")
         return None
     decodings = {"greedy": 1} | ({f"beam {beam_width}": beam_width} if beam_width else {})
-    jobs = {(name, label): decode_queues()["models"].submit((audio_key, name, width), transcribe, audio, loaded[name], width)
-            for label, width in decodings.items() for name in chosen}  # every greedy decode first
-    sphinx = with_pocketsphinx and decode_queues()[POCKETSPHINX].submit((audio_key, POCKETSPHINX), transcribe, audio, None, 1)
+    jobs = submit_decodes(audio_key, audio, loaded, chosen, decodings)
+    sphinx = with_pocketsphinx and submit_pocketsphinx(audio_key, audio)
     columns, results = st.columns(len(chosen) + with_pocketsphinx), {}
     for column, name in zip(columns, chosen):
         with column:
             st.subheader(labels[name])
             st.caption(cards.column_caption(loaded[name][1]))
             for label in decodings:
-                results[(name, label)] = result = finished("models", jobs[(name, label)])
+                results[(name, label)] = result = finished(MODELS, jobs[(name, label)])
                 st.markdown(figures.decoding_heading(label, result.seconds, shown_text(result), shown_text(results[(name, "greedy")])))
                 st.code(shown_text(result) or "(nothing)", language=None, wrap_lines=True)
     if no_speech := results[(chosen[0], "greedy")].no_speech:  # beside the transcripts, never instead of them
@@ -170,7 +160,7 @@ def main() -> None:
     st.expander("What this lab shows").write(cards.lab_introduction(names))
     st.html(figures.SCROLLING_HEATMAPS)
     try:
-        loaded = {name: load(name) for name in names} | uploaded_recognizer()  # yours joins the shipped models
+        loaded = {name: shipped_recognizer(name) for name in names} | uploaded_recognizer()  # yours joins the shipped models
     except GlassboxError as error:
         st.error(f"A speech checkpoint could not be loaded: {error}")
         loaded = uploaded_recognizer()

@@ -8,16 +8,12 @@ from core.state_dicts import STUDENT_SUFFIXES
 from core.translation import data, figures
 from core.translation.evaluation import evaluate_translator, metric_suffix, results_table, training_data_summary
 from core.translation.inference import (
-    ATTENTION_MODEL, MODEL_LABELS, LoadedTranslator, Translation, decoding_label, load_translator,
+    ATTENTION_MODEL, MODEL_LABELS, LoadedTranslator, Translation, decoding_label,
 )
 from core.translation.student import VOCABULARY_FORMAT, load_student_upload
+from labs.resources import shipped_translator
 
 STUDENT = "student"  # the visitor's own translator among the page's models; st.session_state[STUDENT] holds it
-
-
-@st.cache_resource(show_spinner="Loading the translation checkpoints…")
-def load(name: str) -> LoadedTranslator:
-    return load_translator(name)
 
 
 @st.cache_data
@@ -101,7 +97,7 @@ def results(translations: dict[tuple[str, int], Translation], chosen: list[str],
         with column:
             st.subheader(labels[name])
             if name in MODEL_LABELS:
-                st.caption(training_data_summary(load(name).card))
+                st.caption(training_data_summary(shipped_translator(name).card))
             for width in (1, beam_width):
                 result = translations[(name, width)]
                 st.metric(decoding_label(width), result.translation or "(empty)")
@@ -191,7 +187,7 @@ with st.expander("What is this?"):
         "it is writing and each source character) at each step. Type a sentence and compare them, or load yours."
     )
 try:
-    translators = {name: load(name) for name in MODEL_LABELS}
+    translators = {name: shipped_translator(name) for name in MODEL_LABELS}
 except GlassboxError as error:
     st.warning(f"The translation models are not available: {error}")
     st.markdown("Train them with `python -m core train mt --attention` and `python -m core train mt --no-attention`.")

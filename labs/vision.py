@@ -15,10 +15,10 @@ from core.state_dicts import SAVE_STATE_DICT, STUDENT_SUFFIXES
 from core.vision import domain, figures
 from core.vision.data import MAX_UPLOAD_BYTES, PreparedImage, prepare_image
 from core.vision.figures import YOUR_MODEL
-from core.vision.inference import checkpoint_name, classify, load_examples, load_model
-from core.vision.model import VARIANTS
+from core.vision.inference import classify, load_examples
 from core.vision.protocol import RECIPES, evaluate_on_card_data, training_data_summary
 from core.vision.student import AMBIGUOUS_VARIANT, PRESET_TITLES, StudentCNN, read_student_cnn
+from labs.resources import shipped_cnns
 
 PRESET_LABELS = {"kmnist": "Kuzushiji-MNIST (10 hiragana)", "octmnist": "OCTMNIST (4 retina diagnoses)"}
 SHORT_LABELS = {"kmnist": "Kuzushiji-MNIST", "octmnist": "OCTMNIST"}  # a phone fits these side by side
@@ -38,16 +38,11 @@ class YourModel(NamedTuple):
         return self.loaded.readings[self.variant]  # (model, card)
 
 
-@st.cache_resource(show_spinner="Loading the CNN checkpoints…")
-def load_models(preset: str) -> dict:
-    return {variant: load_model(checkpoint_name(preset, variant)) for variant in VARIANTS}
-
-
 def models_or_how_to_train(preset: str, student_loaded: bool) -> dict:
     """Both variants' (model, card); when they are not shipped, the command that makes them, and the page stops
     unless the visitor's own model is there to look at."""
     try:
-        return load_models(preset)
+        return shipped_cnns(preset)
     except GlassboxError as error:
         st.warning(f"The {PRESET_LABELS[preset]} models are not available: {error}")
         recipe = RECIPES[preset]

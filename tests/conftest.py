@@ -14,11 +14,11 @@ from tests.helpers import ARTIFACTS, free_port, serve
 
 @pytest.fixture(scope="session")
 def app_url():
-    """Start the app as `make run` does and wait for Streamlit's health endpoint."""
+    """Start the app as `make run` does (warm, through serve.py) and wait for Streamlit's health endpoint."""
     port = free_port()
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+    command = [sys.executable, "serve.py", "--server.port", str(port),
                "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    with serve(command, port, "/_stcore/health", "streamlit.log", expect=b"ok") as url:
+    with serve(command, port, "/_stcore/health", "streamlit.log", timeout_s=240, expect=b"ok") as url:
         yield url
 
 

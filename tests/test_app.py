@@ -12,7 +12,7 @@ from core.speech import card as speech_card
 from core.speech.card import training_data_summary as speech_training_data
 from core.translation.evaluation import training_data_summary as translation_training_data
 from core.vision.protocol import training_data_summary as vision_training_data
-from tests.helpers import assert_no_exception, run_lab, wait_for_app
+from tests.helpers import ARTIFACTS, assert_no_exception, run_lab, wait_for_app
 from tests.screenshots import MAX_THUMBNAIL_BYTES
 
 
@@ -100,3 +100,10 @@ def test_home_shows_a_small_picture_a_first_try_and_a_link_per_lab():
     assert len(app.get("image")) == len(app.get("page_link")) == 5
     assert sum("**Try first:**" in markdown.value for markdown in app.markdown) == 5
     assert len(app.expander) == 6  # where the models come from, and "what is this?" per lab
+
+
+def test_the_served_app_was_warm_before_it_answered(app_url):
+    """serve.py loads the models and transcribes the first example before Streamlit opens the port."""
+    log = (ARTIFACTS / "streamlit.log").read_text()
+    assert "Glassbox warm:" in log and "speech_example_s" in log
+    assert log.index("Glassbox warm:") < log.index(app_url.rsplit(":", 1)[1])  # the URL Streamlit prints once it listens

@@ -109,7 +109,7 @@ def test_port_health_check_and_command(instructions):
     healthcheck = next(arguments for keyword, arguments in instructions if keyword == "HEALTHCHECK")
     assert "http://localhost:8501/_stcore/health" in healthcheck
     command = next(arguments for keyword, arguments in instructions if keyword == "CMD")
-    assert yaml.safe_load(command) == ["streamlit", "run", "app.py", "--server.port=8501", "--server.address=0.0.0.0"]
+    assert yaml.safe_load(command) == ["python", "serve.py", "--server.port=8501", "--server.address=0.0.0.0"]
 
 
 def test_build_context_keeps_the_app_and_leaves_out_local_state():
@@ -118,7 +118,7 @@ def test_build_context_keeps_the_app_and_leaves_out_local_state():
                         "core/__pycache__/x.pyc", ".pytest_cache/v", "cache/x"]:
         assert is_ignored(local_state, patterns), local_state
     kept = {path.relative_to(REPO).as_posix() for path in context_files()}
-    needed = ["app.py", "gradio_app.py", "requirements.txt", ".streamlit/config.toml", "core/__init__.py",
+    needed = ["app.py", "serve.py", "gradio_app.py", "requirements.txt", ".streamlit/config.toml", "core/__init__.py",
               "core/checkpoints.py", "assets/vision/kmnist/examples.json", "checkpoints/README.md"]
     assert set(needed) <= kept, set(needed) - kept
     assert any(name.startswith("labs/") for name in kept)  # the lab pages

@@ -31,6 +31,7 @@ from tests.helpers import ARTIFACTS, assert_no_exception, run_lab, wait_for_app
 TINY = {"transformer": "asr/tiny-test-transformer", "lstm": "asr/tiny-test-lstm",
         "speech-transformer": "asr/tiny-test-speech-transformer"}
 TRANSCRIPTS = len(TINY) + 1  # every model greedy (beam search on request), and PocketSphinx's reference column
+OWN_AUDIO_TRANSCRIPTS = len(TINY)  # PocketSphinx's column is on request for a visitor's own audio
 SPEECH_PAGE = Path(__file__).resolve().parent.parent / "labs" / "speech.py"
 
 
@@ -199,7 +200,7 @@ def test_heads_and_steps_do_not_rerun_the_models(app, monkeypatch):
     app.selectbox(key=f"heads-{TINY['transformer']}").set_value(app.selectbox(key=f"heads-{TINY['transformer']}").options[3]).run()
     assert not app.exception and len(calls) == len(TINY)
     app.toggle(key="with_beam").set_value(True).run()  # asked for: every model searches with a beam of 4
-    assert len(calls) == len(TINY) * 2 and len(app.code) == TRANSCRIPTS + len(TINY)
+    assert len(calls) == len(TINY) * 2 and len(app.code) == OWN_AUDIO_TRANSCRIPTS + len(TINY)
     assert len([markdown for markdown in app.markdown if markdown.value.startswith("**beam 4** ·")]) == len(TINY)
     app.radio(key="inspect_decoding").set_value("beam 4").run()
     assert not app.exception and len(calls) == len(TINY) * 2
@@ -257,7 +258,9 @@ def test_stereo_upload_at_another_rate_is_folded_and_resampled(app):
     app.file_uploader(key="upload").set_value(("stereo.flac", wav_bytes(stereo, 44_100, file_format="FLAC"), "audio/flac")).run()
     assert not app.exception and not app.error
     assert any("1.50 s, resampled to 16 kHz mono" in caption.value for caption in app.caption)
-    assert len(app.code) == TRANSCRIPTS
+    assert len(app.code) == OWN_AUDIO_TRANSCRIPTS and not app.toggle(key="pocketsphinx-own").value
+    app.toggle(key="pocketsphinx-own").set_value(True).run()  # the classic recognizer when asked for
+    assert len(app.code) == OWN_AUDIO_TRANSCRIPTS + 1 and "PocketSphinx (reference)" in [item.value for item in app.subheader]
     assert "Against the reference" not in [subheader.value for subheader in app.subheader]
 
 
@@ -266,7 +269,7 @@ def test_compressed_uploads_are_transcribed(app, suffix, file_format, subtype):
     app.radio(key="source").set_value("a file").run()
     payload = wav_bytes(speech_like(2.0, 22_050, seed=7), 22_050, subtype=subtype, file_format=file_format)
     app.file_uploader(key="upload").set_value((f"clip.{suffix}", payload, f"audio/{suffix}")).run()
-    assert not app.exception and not app.error and len(app.code) == TRANSCRIPTS
+    assert not app.exception and not app.error and len(app.code) == OWN_AUDIO_TRANSCRIPTS
 
 
 def test_typed_reference_is_scored_for_an_upload(app):
@@ -304,7 +307,7 @@ def test_noise_is_transcribed_with_a_no_speech_warning_beside_it(app):
     app.radio(key="source").set_value("a file").run()
     noise = np.clip(0.8 * np.random.default_rng(0).standard_normal(3 * 16_000), -1, 1).astype(np.float32)
     app.file_uploader(key="upload").set_value(("noise.wav", wav_bytes(noise), "audio/wav")).run()
-    assert not app.exception and not app.error and len(app.code) == TRANSCRIPTS
+    assert not app.exception and not app.error and len(app.code) == OWN_AUDIO_TRANSCRIPTS
     assert [warning for warning in app.warning if warning.value.startswith("No speech found")]
 
 

@@ -27,11 +27,11 @@ def available_cores() -> int:
 class DecodeQueue:
     """`submit(key, work, *args)` runs `work(*args)` on a pool of `workers` threads, one torch thread each."""
 
-    def __init__(self, workers: int | None = None, max_results: int = 48):
+    def __init__(self, workers: int | None = None, max_results: int = 48, niceness: int = 0):
         self.workers = workers or available_cores()
         self.max_results = max_results
-        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="decode", initializer=torch.set_num_threads,
-                                        initargs=(1,))  # per thread: `workers` searches share the cores, one each
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="decode", initializer=_worker_start,
+                                        initargs=(niceness,))
         self._lock = threading.Lock()
         self._line: list[Future] = []  # submitted and not started, oldest first
         self._results: OrderedDict[Hashable, Future] = OrderedDict()  # least recently asked for first
@@ -93,6 +93,14 @@ class DecodeQueue:
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _worker_start(niceness: int) -> None:
+    """One torch thread per worker (`workers` searches share the cores, one each); a background line (PocketSphinx,
+    a reference that costs seconds a clip) also gives way to the models and the pages: Linux sets niceness per thread."""
+    torch.set_num_threads(1)
+    if niceness and hasattr(os, "setpriority") and hasattr(threading, "get_native_id"):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
 
 
 def transcribe(audio, model_and_card: tuple | None, beam: int) -> InspectedTranscription:

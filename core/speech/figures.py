@@ -27,6 +27,8 @@ BEAM_HELP = ("Greedy keeps the single best character at each step; beam search k
              "ranked by mean log-probability.")
 POCKETSPHINX_HELP = ("CMU's classic offline recognizer (HMM acoustic model + n-gram language model, trained on hundreds "
                      "of hours of real speech): what a user might otherwise pick.")
+POCKETSPHINX_ON_REQUEST_HELP = (POCKETSPHINX_HELP + " Off for your own audio until you ask: it takes a few seconds of "
+                                "the server's CPU per clip, which a class shares (the examples' columns are ready).")
 AUDIO_TYPES = ["wav", "flac", "ogg", "oga", "opus", "mp3", "webm", "m4a"]  # what the Speech lab's uploader takes
 UPLOAD_HELP = f"Any rate, mono or stereo, up to {LAB_MAX_SECONDS:.0f} s."
 POCKETSPHINX_MISSING = f"PocketSphinx is not installed here: `pip install pocketsphinx=={POCKETSPHINX_VERSION}`."
