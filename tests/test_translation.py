@@ -39,7 +39,8 @@ def test_vocabularies_hold_the_training_characters_after_four_specials(vocabular
 def test_normalise_lowercases_strips_accents_and_reports_each_change(vocabularies):
     source, _ = vocabularies
     result = data.normalise("¿Dónde ESTÁ el niño?", source)
-    assert result.text == " donde esta el nino ?"  # the course turned '¿' into a space, so the data starts with one
+    assert result.text == "donde esta el nino ?"  # as a person reads it
+    assert result.model_input == " donde esta el nino ?"  # the course turned '¿' into a space: the encoder reads one
     assert result.unknown == []
     joined = " ".join(result.changes)
     for reported in ("'¿' -> space", "'ó' -> 'o' (accent removed)", "'Á' -> 'a' (lowercased, accent removed)", "'ñ' -> 'n'"):
@@ -57,28 +58,31 @@ def test_normalise_leaves_data_sentences_as_they_are(vocabularies):
     for split in data.SPLITS:
         for pair in data.load_pairs(split):
             result = data.normalise(pair.spanish, source)
-            assert result.unknown == []
-            if result.text != pair.spanish:
-                assert result.text.strip() == pair.spanish.strip()
+            assert result.unknown == [] and result.text == pair.spanish.strip()
+            if result.model_input != pair.spanish:
                 changed.append(pair.spanish)
-            else:
-                assert result.changes == []
+            else:  # at most the note on the leading space the encoder reads
+                assert [change for change in result.changes if "leading" not in change] == []
     assert 0 < len(changed) <= 12, changed
     for pair in data.example_pairs(8):
-        assert data.normalise(pair.spanish, source).text == pair.spanish
+        assert data.normalise(pair.spanish, source).model_input == pair.spanish
 
 
 @pytest.mark.parametrize("typed", ["¿Dónde está la estación?", "donde esta la estacion ?", "donde esta la estacion?",
                                    "  ¿Dónde  está la estación ?  ", "Donde esta la estacion?"])
 def test_a_question_normalises_the_same_with_or_without_its_opening_mark(typed, vocabularies):
-    """The data writes the opening '¿' as one leading space; a question typed without it gets the same form."""
-    assert data.normalise(typed, vocabularies[0]).text == " donde esta la estacion ?"
+    """The data writes the opening '¿' as one leading space; a question typed without it is read the same way."""
+    result = data.normalise(typed, vocabularies[0])
+    assert result.text == "donde esta la estacion ?" and result.model_input == " donde esta la estacion ?"
 
 
 @pytest.mark.parametrize("typed, expected", [("  hola  amigo .", "hola amigo ."), ("'hola'", "hola"),
-                                             ("Tom, ¿dónde estás?", "tom donde estas ?"), ("¡Hola!", " hola !")])
+                                             ("Tom, ¿dónde estás?", "tom donde estas ?"), ("¡Hola!", "hola !"),
+                                             ("¿Dónde está la estación?", "donde esta la estacion ?")])
 def test_no_stray_leading_or_doubled_spaces(typed, expected, vocabularies):
-    assert data.normalise(typed, vocabularies[0]).text == expected
+    result = data.normalise(typed, vocabularies[0])
+    assert result.text == expected and not result.text.startswith(" ") and "  " not in result.text
+    assert result.model_input.lstrip(" ") == expected  # the encoder's input differs by the leading space alone
 
 
 def test_normalise_names_characters_the_model_never_saw(vocabularies):
@@ -220,7 +224,7 @@ def test_evaluate_command_scores_a_slice_of_the_test_split(capsys):
 def test_translate_command_reports_normalisation_and_unknown_characters(capsys):
     assert main(["translate", "¡Tengo 2 perros!", "--beam", "4", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["normalised"] == " tengo 2 perros !"
+    assert result["normalised"] == "tengo 2 perros !" and result["model_input"] == " tengo 2 perros !"
     assert result["unknown_characters"] == ["2"]
     assert any("'¡' -> space" in change for change in result["changes"])
     assert result["translation"] and result["milliseconds"] > 0

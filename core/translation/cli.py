@@ -83,6 +83,7 @@ def _translate_command(args: argparse.Namespace) -> dict:
         "model": result.model,
         "input": result.normalised.original,
         "normalised": result.normalised.text,
+        "model_input": result.normalised.model_input,
         "changes": result.normalised.changes,
         "unknown_characters": result.normalised.unknown,
         "translation": result.translation,

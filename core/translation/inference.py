@@ -55,7 +55,7 @@ class Translation:
     model: str
     normalised: data.Normalised
     translation: str
-    source_characters: list[str]  # the normalised input, one entry per encoder position
+    source_characters: list[str]  # the encoder's input (normalised.model_input), one entry per position
     output_tokens: list[str]  # generated characters plus "<eos>" when the model stopped
     attention: list[list[float]] | None  # (output tokens, source characters); None without attention
     score: float  # length-normalised log-probability
@@ -75,7 +75,7 @@ class LoadedTranslator:
         """Normalise `text` as the data was, decode it, and return the translation with its attention weights."""
         normalised = data.normalise(text, self.source_vocab, max_characters=self.model.config.max_output_length)
         started = time.perf_counter()
-        (hypothesis,) = decode_sources(self.model, self.source_vocab, [normalised.text], beam_width)
+        (hypothesis,) = decode_sources(self.model, self.source_vocab, [normalised.model_input], beam_width)
         milliseconds = 1000 * (time.perf_counter() - started)
         output_tokens = [self.target_vocab.token_text(token) for token in hypothesis.tokens]
         if hypothesis.finished:
@@ -84,7 +84,7 @@ class LoadedTranslator:
             model=self.name,
             normalised=normalised,
             translation=self.target_vocab.decode(hypothesis.tokens),
-            source_characters=list(normalised.text),
+            source_characters=list(normalised.model_input),
             output_tokens=output_tokens,
             attention=hypothesis.attention.tolist() if hypothesis.attention is not None else None,
             score=hypothesis.score,
