@@ -61,9 +61,9 @@ def audio_section(number: int, by_label: dict) -> tuple:
 def transcripts(number: int, audio_key, audio, loaded, labels):
     """Every chosen model greedy, and with a beam when asked; each column appears as its decode finishes."""
     st.header(f"{number} · What each model wrote", help=vocabulary.READABLE_NOTE)
-    left, right = st.columns([3, 1])  # room for every model's full name in the chooser
-    chosen = left.multiselect("Models", list(loaded), default=list(loaded), format_func=labels.get,
-                            key=f"models of {len(loaded)}")  # a model uploaded later joins the chosen ones
+    left, right = st.columns([3, 1])  # pills show every model's full name (a multiselect's chips cut them)
+    chosen = left.pills("Models", list(loaded), selection_mode="multi", default=list(loaded), format_func=labels.get, wrap=True,
+                        key=f"models of {len(loaded)}") or []  # a model uploaded later joins the chosen ones
     own_audio = st.session_state.get("source") != EXAMPLE_SOURCE
     beam_width = right.slider("Beam width", 2, 8, 4, key="beam", help=figures.BEAM_HELP) if right.toggle(
         "Also search with a beam", key="with_beam", help=figures.BEAM_ON_REQUEST_HELP) else 0

@@ -2,12 +2,14 @@
 enough heatmaps, the score table readable, and nothing fetched from outside the app."""
 import pytest
 
+from core.checkpoints import list_checkpoints
 from tests.helpers import ARTIFACTS, assert_no_exception, wait_for_app
 
 PAGES = {"": "Try first", "vision": "strided predicts", "translation": "Where the attention model looked",
-         "metrics": "Why they disagree", "theory": "Softmax attention vs its linear approximation"}
+         "metrics": "Why they disagree", "theory": "Softmax attention vs its linear approximation",
+         "speech": "Where each decoder listened"}
 VIEWPORTS = {"desktop": {"width": 1400, "height": 2600}, "phone": {"width": 390, "height": 6000}}
-HEATMAP_PAGES = {"vision", "translation", "metrics", "theory"}
+HEATMAP_PAGES = {"vision", "translation", "metrics", "theory", "speech"}
 
 # Labels of the main controls and metrics whose text is cut off (ellipsis or hidden overflow), if any.
 CUT_LABELS = """() => [...document.querySelectorAll(
@@ -58,4 +60,8 @@ def test_a_newcomer_can_read_every_page_on_a_desktop_and_a_phone(device_page, ap
         assert box["x"] >= 0 and box["x"] + box["width"] <= window["width"]
         assert table.get_by_text("1.000").count() >= 4  # the score cells' numbers are drawn, not cut
         assert table.get_by_text("18", exact=True).count() == 1  # an edit count as a whole number
+    if address == "speech":  # the model chooser names every model whole (a multiselect's chips had cut the last)
+        for name in list_checkpoints("asr"):  # ... and wraps them on a phone rather than scroll them out of sight
+            pill = device_page.locator('[data-testid="stButtonGroup"] button', has_text=f"({name.split('/')[1]})")
+            assert pill.count() == 1 and pill.bounding_box()["x"] + pill.bounding_box()["width"] <= VIEWPORTS[device]["width"]
     assert device_page.outside == [], f"fetched from outside the app: {device_page.outside[:5]}"

@@ -358,6 +358,17 @@ def test_references_are_compared_as_the_models_can_write_them():
     assert evaluation.lab_scores("the lower-case middle ages.", 'The "lower-case"; Middle Ages.')["cer"] == 0
 
 
+def test_example_notes_agree_with_what_the_shipped_models_heard():
+    """A note once said the models trained on synthetic voices only, while each column said it heard real speech."""
+    heard_real = [name for name in list_checkpoints("asr")
+                  if read_card(name)["training"]["recipe"].get("real_speech_repeats")]
+    for example in load_examples():
+        assert not (heard_real and "synthetic voices only" in example.note), (example.id, heard_real)
+        if example.kind == "real":  # the real examples are evaluation clips: no model trained on them
+            assert (paths.SHARED_DATA / "ljspeech-1.1" / "wavs" / f"{example.id}.wav").exists() or not paths.SHARED_DATA.exists()
+            assert "no model heard it in training" in example.note
+
+
 def test_shipped_examples_have_references_and_stay_small():
     examples = load_examples()
     assert {example.kind for example in examples} == {"real", "synthesized"}

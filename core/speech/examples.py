@@ -69,7 +69,7 @@ def build_examples(folder: Path = EXAMPLES_DIR, source: Path = SHARED_LJSPEECH) 
             raise DataUnavailableError(f"The real LJ Speech clip {utterance.audio_path} is missing.")
         seconds = _write_flac(utterance.audio_path, folder / f"{clip_id}.flac")
         examples.append(SpeechExample(clip_id, f"{clip_id}.flac", utterance.text, "real", "Linda Johnson (LJ Speech)",
-                                      "train", seconds, "A real recording; the models trained on synthetic voices only."))
+                                      "train", seconds, "A real recording of the LJ Speech reader, one of the 100 clips kept for evaluation: no model heard it in training."))
     test_rows = split_rows(list(utterances.values()), "test")
     for voice_name in SYNTH_VOICES:
         low, high = SYNTH_TEXT_LENGTH
