@@ -1,5 +1,6 @@
 """The Speech lab's line for the recognizers: never more decodes at once than workers, a place in line, one run per
 request, a bounded memory of results."""
+import os
 import threading
 import time
 
@@ -79,3 +80,19 @@ def test_a_failed_decode_is_tried_again_and_waiting_is_reported():
     assert blocker.result(timeout=5) == "blocker"
     assert queue.submit("flaky", flaky).result(timeout=5) == "ok" and len(attempts) == 2
     queue.shutdown()
+
+
+def test_a_background_line_runs_at_a_lower_priority_than_the_models():
+    """PocketSphinx's line gives way to the models' decodes and the pages (Linux sets niceness per thread)."""
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    models, background = DecodeQueue(workers=1), DecodeQueue(workers=1, niceness=5)
+    try:
+        assert models.submit("models", niceness).result(timeout=30) == base
+        assert background.submit("background", niceness).result(timeout=30) == min(base + 5, 19)
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base  # the caller's thread is untouched
+    finally:
+        models.shutdown()
+        background.shutdown()
