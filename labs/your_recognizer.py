@@ -8,7 +8,7 @@ import hashlib
 
 import streamlit as st
 
-from core.checkpoints import load_uploaded_model
+from core.checkpoints import count_trainable_parameters, load_uploaded_model
 from core.errors import GlassboxError
 from core.speech.model import SpeechRecognizer
 
@@ -40,5 +40,6 @@ def uploaded_recognizer() -> dict:
             name = f"yours/{str(model_card.get('name', 'model')).split('/')[-1]}-{digest[:8]}"
             st.session_state[SESSION_KEY] = (digest, {name: (model, model_card)})
         recognizer = st.session_state[SESSION_KEY][1]
-        st.success(f"Loaded {next(iter(recognizer))}: {sum(p.numel() for p in next(iter(recognizer.values()))[0].parameters()):,} parameters.")
+        (name, (model, _)), = recognizer.items()
+        st.success(f"Loaded {name}: {count_trainable_parameters(model):,} parameters.")
         return recognizer

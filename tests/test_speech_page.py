@@ -486,6 +486,8 @@ def test_a_recognizer_trained_elsewhere_joins_as_a_column_for_this_visitor_only(
     headings = [subheader.value for subheader in app.subheader]
     assert any("on-a-gpu-" in heading for heading in headings)
     assert len(app.code) == TRANSCRIPTS + 1  # its transcript beside the shipped models'
+    parameters = sum(parameter.numel() for parameter in model.parameters())
+    assert any(f": {parameters:,} parameters." in success.value for success in app.success)  # its size, counted
     app.file_uploader(key="your_asr").set_value([files[0]]).run(timeout=300)
     assert "exactly two files" in app.error[0].value and len(app.code) == TRANSCRIPTS
     tampered = (files[0][0], files[0][1][:-4] + b"\x00\x00\x00\x00", files[0][2])

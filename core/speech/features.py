@@ -218,12 +218,17 @@ def silence_chunk_spans(audio: np.ndarray, max_seconds: float, sample_rate: int 
     return [(start, end) for start, end in spans if end - start > sample_rate // 10] or [(0, min(len(audio), limit))]
 
 
+def centred_frames(audio: np.ndarray, frame_length: int, hop_length: int) -> np.ndarray:
+    """(frames, frame_length) views of `audio`, one every `hop_length` samples, centred as librosa and torch.stft
+    centre them (zero padding of frame_length // 2 on both sides)."""
+    return np.lib.stride_tricks.sliding_window_view(np.pad(audio, frame_length // 2), frame_length)[::hop_length]
+
+
 def loud_intervals(audio: np.ndarray, top_db: float, frame_length: int, hop_length: int) -> np.ndarray:
     """(intervals, 2) sample spans whose frame RMS is within `top_db` of the loudest frame: librosa.effects.split's
     result, number for number, without importing librosa.effects (scipy.signal: seconds on a first request).
-    Frames are centred (zero padding of frame_length // 2 on both sides)."""
-    padded = np.pad(audio, frame_length // 2)
-    frames = np.lib.stride_tricks.sliding_window_view(padded, frame_length)[::hop_length]  # (frames, frame_length)
+    Frames are centred (`centred_frames`)."""
+    frames = centred_frames(audio, frame_length, hop_length)
     rms = np.sqrt(np.mean(np.square(frames, dtype=np.float32), axis=-1))
     power, reference = np.square(rms), np.max(rms) ** 2
     decibels = 10.0 * np.log10(np.maximum(1e-10, power)) - 10.0 * np.log10(np.maximum(1e-10, reference))
@@ -240,7 +245,7 @@ def no_speech_message(audio: np.ndarray, config: FeatureConfig = FEATURES) -> st
     """Why 16 kHz `audio` holds no speech, in words for the page, or None when it may. Speech rises and falls by
     syllable and pause, and its spectrum has peaks; steady noise, hum and silence hardly change level, and hiss
     is spectrally flat. Thresholds and what they were measured on: NO_SPEECH_SPREAD_DB, NO_SPEECH_FLATNESS."""
-    frames = np.lib.stride_tricks.sliding_window_view(np.pad(audio, config.n_fft // 2), config.n_fft)[::config.hop_length]
+    frames = centred_frames(audio, config.n_fft, config.hop_length)
     levels = 10.0 * np.log10(np.maximum(1e-10, np.mean(np.square(frames, dtype=np.float64), axis=-1)))  # dB per frame
     spread = float(np.percentile(levels, 95) - np.percentile(levels, 10))
     spectrum = np.abs(np.fft.rfft(frames * np.hanning(config.n_fft), axis=-1)) ** 2 + 1e-12  # (frames, bins)
