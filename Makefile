@@ -44,7 +44,7 @@ system-test-deps:
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts
 
-# Text-to-speech voices for `python -m core data synth-ljspeech` (piper from requirements-voices.txt).
+# Text-to-speech voices for `python -m core data synth-ljspeech` (piper and Kokoro from requirements-voices.txt).
 # mbrola, RHVoice and pico sit in Debian's contrib/non-free components, which the default sources do not list: a
 # separate sources file adds them. Skipped when everything is installed already (tests/test_synth_voices.py needs them).
 VOICE_PACKAGES := espeak-ng flite festival festvox-us-slt-hts festvox-kallpc16k mbrola mbrola-us1 mbrola-us2 mbrola-us3 \

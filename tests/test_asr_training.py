@@ -1,4 +1,5 @@
 """The speech recognizers' training data and run bookkeeping: mixing real speech, on-the-fly augmentation, resumes."""
+import argparse
 import json
 from dataclasses import asdict
 
@@ -15,12 +16,14 @@ from core.decoding import DecodingOptions
 from core.errors import GlassboxError
 from core.speech import dataset, evaluation, inference
 from core.speech.card import decoding_summary, training_data_summary
+from core.speech.cli import corpus_entry
 from core.speech.corpus.augment import AUGMENT_PRESETS
+from core.speech.corpus.synth import engine_installed, synth_ljspeech
 from core.speech.dataset import SpeechSet
 from core.speech.evaluation import CHUNK_SECONDS, DECODE_CTC_WEIGHTS, tune_chunk_seconds, tune_ctc_weight
 from core.speech.features import FEATURES
 from core.speech.inference import card_decoding, load_model
-from core.speech.recipe import SpeechRecipe, epoch_draw, selection_metric, train_command
+from core.speech.recipe import SpeechRecipe, corpus_and_repeats, epoch_draw, selection_metric, train_command
 from core.speech.training import export_checkpoint, resumable_config, warm_start, warm_start_encoder
 from core.speech.corpus.real_speech import (
     assert_no_evaluation_leak,
@@ -95,6 +98,28 @@ def test_train_command_rebuilds_each_recipe():
                  "--learning-rate 0.0005", "--warmup-epochs 1"]:
         assert part in command
     assert "--learning-rate" not in train_command("x", SpeechRecognizerConfig(), SpeechRecipe())
+
+
+def test_a_small_corpus_of_new_voices_can_fill_more_of_each_epochs_pool_but_never_with_evaluation_sentences(
+        tmp_path, monkeypatch):
+    if not engine_installed("espeak-ng"):
+        pytest.skip("espeak-ng is not installed (`make voices`)")
+    corpus = tmp_path / "lj"
+    synth_ljspeech(corpus, limit=3, voice_names=["espeak-en-us", "espeak-en-us-f3"], workers=1, quiet=True, splits=["train"])
+    evaluation = [u for u in real_ljspeech_eval_clips() if u.id == "LJ001-0002"]
+    monkeypatch.setattr(dataset, "real_ljspeech_eval_clips", lambda: evaluation)  # the real clip of the second row
+    once = dataset.training_set(SpeechRecipe(corpora=["original"]), corpus_root=corpus, quiet=True)
+    thrice = dataset.training_set(SpeechRecipe(corpora=["original:3"]), corpus_root=corpus, quiet=True)
+    assert [u.id for u in once.utterances] == ["LJ001-0001", "LJ001-0003"]  # LJ001-0002's sentence is an evaluation clip's
+    assert [u.id for u in thrice.utterances] == [u.id for u in once.utterances] * 3
+    assert corpus_and_repeats("kokoro") == ("kokoro", 1) and corpus_and_repeats("kokoro:8") == ("kokoro", 8)
+    for bad in ("kokoro:0", "kokoro:x", "kokoro:-2"):
+        with pytest.raises(ValueError, match="whole number"):
+            corpus_and_repeats(bad)
+    with pytest.raises(argparse.ArgumentTypeError, match="unknown voice set 'nope'"):
+        corpus_entry("nope:2")
+    recipe = SpeechRecipe(corpora=["original", "wide", "kokoro:8"])
+    assert "--corpora original wide kokoro:8" in train_command("x", SpeechRecognizerConfig(), recipe)
 
 
 def test_real_validation_clips_are_fixed_training_clips_and_choose_the_epoch():

@@ -91,6 +91,9 @@ def test_synth_writes_lj_layout_and_resumes(tmp_path):
     assert all(utterances[i].voice == "espeak-en-us" for i in ("LJ001-0001", "LJ001-0002"))
     again = synth_ljspeech(out, limit=2, voice_names=["espeak-en-us", "espeak-en-us-f3"], quiet=True)
     assert again["synthesized_now"] == 0
+    grown = synth_ljspeech(out, limit=3, voice_names=["espeak-en-us", "espeak-en-us-f3"], quiet=True, splits=["train"])
+    assert grown["clips"] == 3 and grown["synthesized_now"] == 1  # one more train clip, no new val or test clips
+    assert [len(ljspeech.load_split(out, split)) for split in ("train", "val", "test")] == [3, 2, 2]
 
 
 def _wav_bytes(audio, rate, fmt="WAV", subtype=None):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from core.speech.corpus import ljspeech, synth
+from core.speech.corpus import kokoro, ljspeech, synth
 from core.speech.corpus.synth import VOICE_SETS, VOICES_BY_NAME, assign_voice, choose_voices, engine_installed, synthesize, variation
 from core.errors import GlassboxError
 
@@ -21,6 +21,7 @@ FAMILY_VOICES = {
     "rhvoice": "rhvoice-slt",
     "pico": "pico-en-gb",
     "piper": "piper-joe",
+    "kokoro": "kokoro-bf-emma",
 }
 # sha256 of "ID|voice\n" over all 13,100 rows: the corpus in ~/.cache/glassbox/ljspeech-synth was built with it.
 ORIGINAL_ASSIGNMENT_SHA256 = "f4af2cbeb34b16e9c9943c3ae5a4e31e26d3e44abcd3cab2d98a3e4946452d2b"
@@ -107,3 +108,23 @@ def test_a_folder_is_never_relabelled_with_another_voice(tmp_path):
     with pytest.raises(GlassboxError, match="another folder"):
         synth.synth_ljspeech(out, limit=1, voice_names=["espeak-en-us-f3"], workers=1, quiet=True)
     assert set(ljspeech.read_voices(out).values()) == {"espeak-en-us"}
+
+
+def test_kokoro_set_is_many_speakers_of_both_sexes_and_accents_with_two_held_out():
+    voices = VOICE_SETS["kokoro"]
+    assert len(voices) == 28 and all(voice.engine == "kokoro" and voice.licence == kokoro.LICENCE for voice in voices)
+    speakers = [voice.speaker for voice in voices]
+    for kind in ("F, US", "M, US", "F, British", "M, British"):
+        assert sum(speaker.startswith(kind) for speaker in speakers) >= 4, kind
+    assert {voice.voice for voice in voices if voice.held_out} == {"bm_lewis", "af_river"}
+    assert all(voice.voice.startswith(kokoro.ENGLISH_PREFIXES) for voice in voices)
+
+
+def test_kokoro_refuses_a_model_whose_parts_do_not_join_to_the_published_one(tmp_path, monkeypatch):
+    if not kokoro.installed():
+        pytest.skip("Kokoro is not installed (`make voices`)")
+    monkeypatch.setattr(kokoro, "KOKORO_DIR", tmp_path)
+    monkeypatch.setattr(kokoro, "MODEL_SHA256", "0" * 64)
+    with pytest.raises(GlassboxError, match="wrong sha256"):
+        kokoro.model_path()
+    assert not list(tmp_path.iterdir())  # nothing half-written is left to be trusted later

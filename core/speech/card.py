@@ -20,7 +20,7 @@ from core.speech.evaluation import shipped_benchmark
 from core.speech.features import FEATURES
 from core.speech.model import SpeechRecognizer, SpeechRecognizerConfig
 from core.speech.pocketsphinx import POCKETSPHINX
-from core.speech.recipe import SpeechRecipe, clips_in_epoch, first_complete_epoch, selection_metric, train_command
+from core.speech.recipe import SpeechRecipe, corpus_and_repeats, clips_in_epoch, first_complete_epoch, selection_metric, train_command
 
 HOW_TO_GET_CHECKPOINTS = ("Train one with `python -m core train asr --decoder transformer` and `--decoder lstm` (see "
                           "`python -m core train asr --help`), or restore `checkpoints/asr/` from git.")
@@ -88,10 +88,11 @@ def build_card(name: str, model: SpeechRecognizer, recipe: SpeechRecipe, history
 
 
 def _dataset_card(recipe: SpeechRecipe, history: list[dict], corpus_root: Path) -> dict:
-    roots = [corpus_root if name == "original" else CORPUS_FOLDERS[name] for name in recipe.corpora]
+    names = [corpus_and_repeats(entry)[0] for entry in recipe.corpora]
+    roots = [corpus_root if name == "original" else CORPUS_FOLDERS[name] for name in names]
     voices_used = sorted({voice for root in roots for voice in read_voices(root).values()})
     return {
-        "name": "LJ Speech 1.1 transcripts spoken by Debian TTS voices (synth-ljspeech)",
+        "name": "LJ Speech 1.1 transcripts spoken by offline TTS voices (synth-ljspeech)",
         "source": "metadata.csv of LJ Speech 1.1 (public domain); audio synthesized by `python -m core data synth-ljspeech`",
         "splits": {split: stop - start for split, (start, stop) in HOMEWORK_SPLITS.items()},
         "training_pool_per_epoch": [record.get("train_clips") for record in history],

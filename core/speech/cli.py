@@ -1,6 +1,6 @@
 """The Speech lab's commands: build the corpus and examples, train, evaluate, transcribe and benchmark.
 
-    python -m core data synth-ljspeech [OUT] [--voice-set original|wide] [--limit N] [--voices ...]
+    python -m core data synth-ljspeech [OUT] [--voice-set original|wide|kokoro] [--limit N] [--splits train] [--voices ...]
     python -m core data speech-examples                                                 (rebuilds assets/speech/)
     python -m core train asr --decoder {lstm,transformer} [--epochs 15] [--threads 1]   (resumes by itself)
     python -m core train asr --architecture speech-transformer [--staging staged|end-to-end]
@@ -23,15 +23,27 @@ from core import paths
 from core.checkpoints import list_checkpoints
 from core.errors import GlassboxError
 from core.speech.corpus.augment import AUGMENT_PRESETS
+from core.speech.corpus.ljspeech import HOMEWORK_SPLITS
 from core.speech.corpus.synth import CORPUS_FOLDERS, SYNTH_CORPUS, synth_ljspeech
 from core.speech.dataset import load_speech_set
 from core.speech.evaluation import benchmark, score, search_comparison, with_examples
 from core.speech.examples import EXAMPLES_DIR, build_examples
 from core.speech.inference import DEFAULT_MODEL, card_decoding, load_model, transcribe_audio
 from core.speech.model import SpeechRecognizerConfig, speech_transformer_config
-from core.speech.recipe import RECIPE_OPTIONS, SpeechRecipe, staged_schedule
+from core.speech.recipe import RECIPE_OPTIONS, SpeechRecipe, corpus_and_repeats, staged_schedule
 from core.speech.speed import decoding_speed
 from core.speech.training import export_checkpoint, train_recognizer
+
+def corpus_entry(entry: str) -> str:
+    """--corpora's check: a known voice set, with an optional ":repeats"."""
+    try:
+        name, _ = corpus_and_repeats(entry)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+    if name not in CORPUS_FOLDERS:
+        raise argparse.ArgumentTypeError(f"unknown voice set '{name}'; known: {', '.join(CORPUS_FOLDERS)}")
+    return entry
+
 
 RECIPE_HELP = {
     "epochs": {"type": int},
@@ -39,8 +51,9 @@ RECIPE_HELP = {
     "learning_rate": {"type": float},
     "warmup_epochs": {"type": int},
     "limit_train": {"type": int, "help": "train on the first N train clips only"},
-    "corpora": {"nargs": "+", "choices": list(CORPUS_FOLDERS),
-                "help": "synthetic voice sets to train on (build 'wide' with synth-ljspeech --voice-set wide)"},
+    "corpora": {"nargs": "+", "type": corpus_entry,
+                "help": f"synthetic voice sets to train on ({', '.join(CORPUS_FOLDERS)}; build one with synth-ljspeech "
+                        "--voice-set NAME); NAME:K puts a set K times in each epoch's pool, e.g. kokoro:8"},
     "real_speech_repeats": {"type": int, "help": "mix the real training speech (99 min: LJ extra, Kathleen, Common "
                                                  "Voice) in, N times per epoch"},
     "augment": {"choices": list(AUGMENT_PRESETS), "help": "on-the-fly augmentation (core/speech/corpus/augment.py): "
@@ -69,12 +82,15 @@ def register(commands) -> None:
 
 
 def _register_data(commands) -> None:
-    synth = commands.task("data", "synth-ljspeech", "Synthesize every LJ Speech transcript with Debian TTS voices.", _synth)
+    synth = commands.task("data", "synth-ljspeech", "Synthesize every LJ Speech transcript with offline TTS voices.", _synth)
     synth.add_argument("out", nargs="?", default=None,
-                       help="output folder (default: the voice set's, ~/.cache/glassbox/ljspeech-synth[-wide])")
+                       help="output folder (default: the voice set's, ~/.cache/glassbox/ljspeech-synth[-wide|-kokoro])")
     synth.add_argument("--voice-set", choices=list(CORPUS_FOLDERS), default="original",
-                       help="original: the 14 voices the shipped models trained on; wide: piper, RHVoice, pico and more")
+                       help="original: the 14 voices the shipped models trained on; wide: piper, RHVoice, pico and more; "
+                            "kokoro: Kokoro-82M's 28 English speakers (neural, ~1.3x real time a core)")
     synth.add_argument("--limit", type=int, default=None, help="only the first N rows of each split")
+    synth.add_argument("--splits", nargs="+", choices=list(HOMEWORK_SPLITS), default=None,
+                       help="only these splits (default: all), e.g. grow a slow voice set's train split alone")
     synth.add_argument("--voices", nargs="+", default=None, help="voice names (default: all; see core/speech/corpus/synth.py)")
     synth.add_argument("--workers", type=int, default=None, help="parallel processes (default: all cores)")
     commands.task("data", "speech-examples", "Rebuild the Speech lab's example clips in assets/speech/.", _build_examples)
@@ -126,7 +142,7 @@ def _register_bench(commands) -> None:
 
 def _synth(args: argparse.Namespace) -> dict:
     return synth_ljspeech(Path(args.out) if args.out else None, limit=args.limit, voice_names=args.voices,
-                          workers=args.workers, voice_set=args.voice_set)
+                          workers=args.workers, voice_set=args.voice_set, splits=args.splits)
 
 
 def _build_examples(args: argparse.Namespace) -> dict:

@@ -13,10 +13,12 @@ from core.errors import DataUnavailableError, GlassboxError
 from core.speech import vocabulary
 from core.speech.corpus.augment import AUGMENT_PRESETS, AugmentConfig, augment_waveform, clip_rng, spec_augment
 from core.speech.corpus.ljspeech import SHARED_LJSPEECH, Utterance, load_split, real_clips
-from core.speech.corpus.real_speech import assert_no_evaluation_leak, training_clips, validation_clips
+from core.speech.corpus.real_speech import (
+    assert_no_evaluation_leak, real_ljspeech_eval_clips, training_clips, validation_clips,
+)
 from core.speech.corpus.synth import CORPUS_FOLDERS, SYNTH_CORPUS
 from core.speech.features import FeatureCache, load_audio, log_mel, pad_features
-from core.speech.recipe import SpeechRecipe
+from core.speech.recipe import SpeechRecipe, corpus_and_repeats
 
 
 class SpeechSet:
@@ -153,13 +155,19 @@ def real_validation_set(count: int, quiet: bool = False) -> SpeechSet:
 def training_set(recipe: SpeechRecipe, corpus_root: Path = SYNTH_CORPUS, quiet: bool = False) -> SpeechSet:
     """The train split of each synthetic voice set in the recipe, plus the real training speech repeated
     `real_speech_repeats` times; checked against the evaluation clips, and augmented if the recipe says so."""
-    unknown = [name for name in recipe.corpora if name not in CORPUS_FOLDERS]
+    corpora = [corpus_and_repeats(entry) for entry in recipe.corpora]
+    unknown = [name for name, _ in corpora if name not in CORPUS_FOLDERS]
     if unknown or recipe.augment not in AUGMENT_PRESETS:
         raise GlassboxError(f"Unknown corpus {unknown} or augmentation '{recipe.augment}'; corpora: "
                             f"{', '.join(CORPUS_FOLDERS)}; augmentations: {', '.join(AUGMENT_PRESETS)}.")
-    parts = [load_speech_set("synth", "train", corpus_root if name == "original" else CORPUS_FOLDERS[name], quiet=quiet,
-                             limit=recipe.limit_train)
-             for name in recipe.corpora]
+    evaluation_texts = {u.id for u in real_ljspeech_eval_clips()}
+    parts = []
+    for name, repeats in corpora:
+        part = load_speech_set("synth", "train", corpus_root if name == "original" else CORPUS_FOLDERS[name], quiet=quiet,
+                               limit=recipe.limit_train)
+        # The real evaluation clips are train rows: never train on their sentences, even spoken by another voice.
+        kept = [index for index, utterance in enumerate(part.utterances) if utterance.id not in evaluation_texts]
+        parts.append(part.select(kept * repeats))
     if recipe.real_speech_repeats > 0:
         held_out = {u.id for u in validation_clips(recipe.real_val_clips)} if recipe.real_val_clips else set()
         clips = [u for u in training_clips() if u.id not in held_out][: recipe.limit_train]

@@ -29,7 +29,7 @@ class SpeechRecipe:
     seed: int = 42
     val_decode_limit: int = 256  # validation clips decoded each epoch for the similarity curves
     limit_train: int | None = None  # the first N clips of each training source only (smoke runs)
-    corpora: list[str] = field(default_factory=lambda: ["original"])  # synthetic voice sets (corpus.synth.CORPUS_FOLDERS)
+    corpora: list[str] = field(default_factory=lambda: ["original"])  # synthetic voice sets, "name" or "name:repeats"
     real_speech_repeats: int = 0  # real training speech (corpus.real_speech.training_clips), this many times per epoch
     augment: str = "none"  # a corpus.augment.AUGMENT_PRESETS name, drawn per clip and epoch
     ctc_loss_weight: float = 0.0  # joint CTC-attention: loss = (1 - w) * decoder loss + w * encoder CTC loss (needs ctc_head)
@@ -39,6 +39,15 @@ class SpeechRecipe:
     clips_per_epoch: int | None = None  # each epoch a seeded draw of this many training clips: equal compute per recipe
     real_val_clips: int = 0  # real training clips held out to choose the epoch on real speech (val_real_* curves)
     bf16: bool = True  # bfloat16 autocast for training steps: 1.9x faster on this CPU (AVX512-BF16); weights stay fp32
+
+
+def corpus_and_repeats(entry: str) -> tuple[str, int]:
+    """A recipe's corpus entry, "kokoro" or "kokoro:8": the voice set and how many times an epoch's pool holds it
+    (a small corpus of new voices would otherwise be a sliver of a pool of 13,100-clip corpora)."""
+    name, _, repeats = entry.partition(":")
+    if repeats and not (repeats.isdigit() and int(repeats) > 0):
+        raise ValueError(f"'{entry}': repeats after ':' must be a whole number above 0, e.g. kokoro:8.")
+    return name, int(repeats or 1)
 
 
 # The recipe fields `python -m core train asr` sets, by the option that sets each: the CLI declares these options and

@@ -12,12 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pooch
-import requests
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from core import paths
+from core.fetch import fetch_file
 from core.errors import BadInputError, DataUnavailableError
 
 IMAGE_SIDE = 28
@@ -136,7 +135,7 @@ def load_kmnist_10k(folder: Path | None = None, seed: int = 0) -> ImageDataset:
 def load_kmnist_full(cache_dir: Path | None = None, base_url: str = KMNIST_URL, seed: int = 42) -> ImageDataset:
     """The full official KMNIST (downloaded): 50,000/10,000 train/val from the 60k train set, 10k test."""
     cache_dir = Path(cache_dir or paths.CACHE / KMNIST_DIR_NAME)
-    arrays = {name: np.load(download(base_url + name, md5, cache_dir, name, "about 20 MB in all"))["arr_0"]
+    arrays = {name: np.load(fetch_file(base_url + name, f"md5:{md5}", cache_dir, name, "about 20 MB in all"))["arr_0"]
               for name, md5 in KMNIST_MD5.items()}
     train_images, train_labels = arrays["kmnist-train-imgs.npz"], arrays["kmnist-train-labels.npz"].astype(np.int64)
     order = np.random.default_rng(seed).permutation(len(train_labels))
@@ -161,7 +160,7 @@ def load_octmnist(cache_dir: Path | None = None, url: str | None = None, md5: st
     url, md5 = url or info["url"], md5 or info["MD5"]
     count = sum(info["n_samples"].values())
     size = f"{count:,} images of 28x28 pixels, about {count * IMAGE_SIDE * IMAGE_SIDE / 1e6:.0f} MB"
-    path = download(url, md5, Path(cache_dir or paths.CACHE / "medmnist"), "octmnist.npz", size)
+    path = fetch_file(url, f"md5:{md5}", Path(cache_dir or paths.CACHE / "medmnist"), "octmnist.npz", size)
     try:
         with np.load(path) as archive:
             splits = {
@@ -181,23 +180,6 @@ def load_octmnist(cache_dir: Path | None = None, url: str | None = None, md5: st
 
 def octmnist_class_names() -> list[str]:
     return [OCTMNIST_INFO["label"][str(index)] for index in range(len(OCTMNIST_INFO["label"]))]
-
-
-def download(url: str, md5: str, cache_dir: Path, file_name: str, size_note: str) -> Path:
-    """Fetch a file once with pooch and its known md5; offline, fail at once with what was tried."""
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    cached = cache_dir / file_name
-    try:
-        return Path(pooch.retrieve(
-            url, known_hash=f"md5:{md5}", fname=file_name, path=cache_dir, progressbar=True,
-            downloader=pooch.HTTPDownloader(timeout=15, progressbar=True),
-        ))
-    except (requests.RequestException, OSError, ValueError) as error:
-        reason = "its md5 did not match" if "hash" in str(error).lower() else f"{type(error).__name__}: {error}"
-        raise DataUnavailableError(
-            f"Could not download {file_name} ({size_note}) from {url}: {reason}. "
-            f"Without network access, place the file at {cached} (md5 {md5}) and run again."
-        ) from error
 
 
 def load_dataset(name: str, seed: int = 0) -> ImageDataset:

@@ -6,10 +6,11 @@ the held-out voices are never given to train rows, so the test split also measur
 Output is the official LJ layout (`metadata.csv`, `wavs/ID.wav` at 22,050 Hz mono 16-bit) plus `voices.csv`.
 The job is resumable: finished wavs are skipped, and each wav appears under its name only once complete.
 
-Two voice sets share this code path. "original" (`VOICES`) built ~/.cache/glassbox/ljspeech-synth; its list and
+Three voice sets share this code path. "original" (`VOICES`) built ~/.cache/glassbox/ljspeech-synth; its list and
 order are frozen so that corpus stays reproducible. "wide" (`WIDE_VOICES`) adds more human-sounding
 voices (piper's neural voice, RHVoice, pico, festival HTS) with per-clip rate and pitch, for
-~/.cache/glassbox/ljspeech-synth-wide. Every voice carries its licence (`voice_card`); voices whose licence
+~/.cache/glassbox/ljspeech-synth-wide. "kokoro" (`KOKORO_VOICES`) is one neural model's 28 English speakers
+(`core.speech.corpus.kokoro`), for ~/.cache/glassbox/ljspeech-synth-kokoro. Every voice carries its licence (`voice_card`); voices whose licence
 forbids commercial use are catalogued (`EXCLUDED_VOICES`) but never synthesized.
 """
 from __future__ import annotations
@@ -44,6 +45,7 @@ except ImportError:
     PiperVoice = None
 
 from core import paths
+from core.speech.corpus import kokoro
 from core.speech.corpus.ljspeech import HOMEWORK_SPLITS, SHARED_LJSPEECH, VOICES_FILE, Utterance, read_metadata, split_rows
 from core.errors import GlassboxError
 
@@ -58,7 +60,7 @@ class Voice:
     """
 
     name: str
-    engine: str  # "espeak-ng", "flite", "festival", "rhvoice", "pico" or "piper"
+    engine: str  # "espeak-ng", "flite", "festival", "rhvoice", "pico", "piper" or "kokoro"
     voice: str
     speed: float
     held_out: bool = False
@@ -121,8 +123,25 @@ EXCLUDED_VOICES = [
     Voice("rhvoice-lyubov", "rhvoice", "lyubov", 43, licence="CC-BY-NC-ND-4.0", speaker="F, Russian accent (HMM)", non_commercial=True),
     Voice("rhvoice-evgeniy-eng", "rhvoice", "evgeniy-eng", 40, licence="CC-BY-NC-ND-4.0", speaker="M, Russian accent (HMM)", non_commercial=True),
 ]
-VOICE_SETS = {"original": VOICES, "wide": WIDE_VOICES}
-CORPUS_FOLDERS = {"original": paths.CACHE / "ljspeech-synth", "wide": paths.CACHE / "ljspeech-synth-wide"}
+# Kokoro-82M's 28 English speakers (American and British, 14 female, 14 male), one neural model: per-clip pace as the
+# wide set's. Two speakers no other voice resembles are held out: a British man and an American woman.
+KOKORO_SPEAKERS = {
+    "af_alloy": "F, US", "af_aoede": "F, US", "af_bella": "F, US", "af_heart": "F, US", "af_jessica": "F, US",
+    "af_kore": "F, US", "af_nicole": "F, US (whispery)", "af_nova": "F, US", "af_river": "F, US", "af_sarah": "F, US",
+    "af_sky": "F, US", "am_adam": "M, US", "am_echo": "M, US", "am_eric": "M, US", "am_fenrir": "M, US",
+    "am_liam": "M, US", "am_michael": "M, US", "am_onyx": "M, US", "am_puck": "M, US", "am_santa": "M, US",
+    "bf_alice": "F, British", "bf_emma": "F, British", "bf_isabella": "F, British", "bf_lily": "F, British",
+    "bm_daniel": "M, British", "bm_fable": "M, British", "bm_george": "M, British", "bm_lewis": "M, British",
+}
+KOKORO_HELD_OUT = {"bm_lewis", "af_river"}
+KOKORO_VOICES = [
+    Voice(f"kokoro-{name.replace('_', '-')}", "kokoro", name, 1.3, held_out=name in KOKORO_HELD_OUT,
+          licence=kokoro.LICENCE, speaker=f"{speaker} (neural, Kokoro-82M)")
+    for name, speaker in KOKORO_SPEAKERS.items()
+]
+VOICE_SETS = {"original": VOICES, "wide": WIDE_VOICES, "kokoro": KOKORO_VOICES}
+CORPUS_FOLDERS = {"original": paths.CACHE / "ljspeech-synth", "wide": paths.CACHE / "ljspeech-synth-wide",
+                  "kokoro": paths.CACHE / "ljspeech-synth-kokoro"}
 SYNTH_CORPUS = CORPUS_FOLDERS["original"]  # the corpus the shipped models trained on
 VOICES_BY_NAME = {voice.name: voice for voices in (*VOICE_SETS.values(), EXCLUDED_VOICES) for voice in voices}
 
@@ -239,6 +258,8 @@ def synthesize(text: str, voice: Voice, out_path: Path, utterance_id: str = "") 
         stderr = ""
         if voice.engine == "piper":
             _speak_piper(text, voice, raw_path, clip_key)
+        elif voice.engine == "kokoro":
+            soundfile.write(str(raw_path), kokoro.speak(text, voice.voice, variation(clip_key)[0]), kokoro.OUTPUT_RATE)
         else:
             result = subprocess.run(_engine_command(text, voice, text_path, raw_path, clip_key), capture_output=True, text=True)
             stderr = result.stderr if result.returncode != 0 else ""
@@ -262,6 +283,8 @@ ENGINE_BINARIES = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "text
 def engine_installed(engine: str) -> bool:
     if engine == "piper":
         return all(importlib.util.find_spec(module) is not None for module in ("piper", *PIPER_MODELS.values()))
+    if engine == "kokoro":
+        return kokoro.installed()
     return shutil.which(ENGINE_BINARIES[engine]) is not None
 
 
@@ -277,8 +300,10 @@ def synth_ljspeech(
     source: Path = SHARED_LJSPEECH,
     quiet: bool = False,
     voice_set: str = "original",
+    splits: list[str] | None = None,
 ) -> dict:
-    """Synthesize the corpus into `out`; `limit` keeps the first N rows of each split (a small, complete corpus).
+    """Synthesize the corpus into `out`; `limit` keeps the first N rows of each split (a small, complete corpus),
+    `splits` only those splits (default: all).
 
     `out` None means the voice set's own folder (`CORPUS_FOLDERS`).
     """
@@ -292,8 +317,8 @@ def synth_ljspeech(
     out = Path(out) if out is not None else CORPUS_FOLDERS[voice_set]
     (out / "wavs").mkdir(parents=True, exist_ok=True)
     utterances = read_metadata(source)
-    if limit is not None:
-        utterances = [u for split in HOMEWORK_SPLITS for u in split_rows(utterances, split)[:limit]]
+    if limit is not None or splits is not None:
+        utterances = [u for split in splits or HOMEWORK_SPLITS for u in split_rows(utterances, split)[:limit]]
     shutil.copyfile(Path(source) / "metadata.csv", out / "metadata.csv")
     assignments = {utterance.id: assign_voice(utterance, voices) for utterance in utterances}
     _record_voices(out, assignments)
