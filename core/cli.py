@@ -65,7 +65,7 @@ def build_parser(registrars: Iterable[Registrar]) -> argparse.ArgumentParser:
     evaluate.add_argument("--split", default="test", choices=["train", "val", "test"], help="data split (default: test)")
     evaluate.add_argument("--beam", type=int, default=1, help="beam width for sequence models (1 = greedy)")
     evaluate.add_argument("--limit", type=int, default=None, help="score only the first N examples")
-    evaluate.add_argument("--data", default=None, help="data set, for tasks with several (asr: synth, real or a voice name)")
+    evaluate.add_argument("--data", default=None, help="data set, for tasks with several (asr: synth, real, a voice set such as kokoro, or a voice name)")
     evaluate.add_argument("--variant", default=None, help="for a student CNN checkpoint, which the file cannot tell: "
                           "maxpool or strided")
     evaluate.add_argument("--vocab", default=None, help="for a student translator whose vocabulary sizes differ from "

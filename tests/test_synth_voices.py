@@ -128,3 +128,12 @@ def test_kokoro_refuses_a_model_whose_parts_do_not_join_to_the_published_one(tmp
     with pytest.raises(GlassboxError, match="wrong sha256"):
         kokoro.model_path()
     assert not list(tmp_path.iterdir())  # nothing half-written is left to be trusted later
+
+
+def test_evaluate_finds_a_voice_set_or_a_voice_in_its_own_corpus():
+    assert synth.evaluation_corpus("kokoro") == (synth.CORPUS_FOLDERS["kokoro"], None)
+    assert synth.evaluation_corpus("kokoro-af-river") == (synth.CORPUS_FOLDERS["kokoro"], "kokoro-af-river")
+    assert synth.evaluation_corpus("piper-joe") == (synth.CORPUS_FOLDERS["wide"], "piper-joe")
+    assert synth.evaluation_corpus("flite-awb") == (synth.CORPUS_FOLDERS["original"], "flite-awb")  # in both sets
+    with pytest.raises(GlassboxError, match="Unknown data 'nobody'"):
+        synth.evaluation_corpus("nobody")

@@ -5,7 +5,7 @@
     python -m core train asr --decoder {lstm,transformer} [--epochs 15] [--threads 1]   (resumes by itself)
     python -m core train asr --architecture speech-transformer [--staging staged|end-to-end]
     python -m core train asr --decoder transformer --export-only                        (checkpoint from the run so far)
-    python -m core evaluate asr/lj-transformer --split test [--data synth|real|VOICE] [--beam N] [--limit N]
+    python -m core evaluate asr/lj-transformer --split test [--data synth|real|VOICE_SET|VOICE] [--beam N] [--limit N]
     python -m core transcribe AUDIO [--model asr/lj-transformer] [--beam N] --json
     python -m core bench asr [--models asr/lj-lstm ...] --json
     python -m core bench asr-search [--widths 1 4 8] [--limit 100] --json
@@ -24,7 +24,7 @@ from core.checkpoints import list_checkpoints
 from core.errors import GlassboxError
 from core.speech.corpus.augment import AUGMENT_PRESETS
 from core.speech.corpus.ljspeech import HOMEWORK_SPLITS
-from core.speech.corpus.synth import CORPUS_FOLDERS, SYNTH_CORPUS, synth_ljspeech
+from core.speech.corpus.synth import CORPUS_FOLDERS, SYNTH_CORPUS, evaluation_corpus, synth_ljspeech
 from core.speech.dataset import load_speech_set
 from core.speech.evaluation import benchmark, score, search_comparison, with_examples
 from core.speech.examples import EXAMPLES_DIR, build_examples
@@ -184,8 +184,9 @@ def _evaluate(args: argparse.Namespace) -> dict:
     data = args.data or "synth"
     if data in ("synth", "real"):
         dataset = load_speech_set(data, args.split, SYNTH_CORPUS, quiet=not args.json, limit=args.limit)
-    else:  # a voice name: that voice's clips of the split
-        dataset = load_speech_set("synth", args.split, SYNTH_CORPUS, quiet=not args.json, limit=args.limit, voice=data)
+    else:  # a voice set's corpus, or one voice's clips of the split
+        root, voice = evaluation_corpus(data)
+        dataset = load_speech_set("synth", args.split, root, quiet=not args.json, limit=args.limit, voice=voice)
     result = score(model, dataset, options=card_decoding(card, args.beam), quiet=False, description=f"scoring {args.model}")
     split = args.split if data != "real" else "real"
     return with_examples(result | {"model": args.model, "data": data, "split": split, "beam": args.beam}, 5)

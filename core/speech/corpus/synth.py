@@ -146,6 +146,18 @@ SYNTH_CORPUS = CORPUS_FOLDERS["original"]  # the corpus the shipped models train
 VOICES_BY_NAME = {voice.name: voice for voices in (*VOICE_SETS.values(), EXCLUDED_VOICES) for voice in voices}
 
 
+def evaluation_corpus(data: str) -> tuple[Path, str | None]:
+    """Where `evaluate --data` finds its clips: a voice set's folder (all its voices), or the folder of the first set
+    that holds a voice name (the original set first: the shipped models' held-out voice is there) and that voice."""
+    if data in CORPUS_FOLDERS:
+        return CORPUS_FOLDERS[data], None
+    for name, voices in VOICE_SETS.items():
+        if any(voice.name == data for voice in voices):
+            return CORPUS_FOLDERS[name], data
+    raise GlassboxError(f"Unknown data '{data}': use synth, real, a voice set ({', '.join(VOICE_SETS)}) or a voice "
+                        f"({', '.join(VOICES_BY_NAME)}).")
+
+
 def voice_card(voices: list[Voice]) -> list[dict]:
     """The voices of a corpus as data-card rows (name, engine, speaker, licence, share of clips, held out)."""
     return [
