@@ -297,7 +297,7 @@ def test_browser_user_loads_their_model_beside_ours(app_url, page, tmp_path):
     assert_no_exception(page)
     assert page.get_by_text("affine_transf1.weight").first.is_visible()
     assert page.locator(".js-plotly-plot").count() >= 4  # probabilities, then three columns of activation maps
-    assert page.get_by_text("your model (read as maxpool)").is_visible()
+    page.get_by_text("your model (read as maxpool)").wait_for(state="visible")  # drawn after "your model predicts"
     page.get_by_role("tab", name="Test results").click()
     page.get_by_role("button", name="Evaluate on the test split").click()
     wait_for_app(page, "your model (maxpool): test accuracy")

