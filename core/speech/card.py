@@ -20,7 +20,9 @@ from core.speech.evaluation import shipped_benchmark
 from core.speech.features import FEATURES
 from core.speech.model import SpeechRecognizer, SpeechRecognizerConfig
 from core.speech.pocketsphinx import POCKETSPHINX
-from core.speech.recipe import SpeechRecipe, corpus_and_repeats, clips_in_epoch, first_complete_epoch, selection_metric, train_command
+from core.speech.recipe import (
+    SpeechRecipe, clips_in_epoch, corpus_and_repeats, first_complete_epoch, selection_metric, train_command,
+)
 
 HOW_TO_GET_CHECKPOINTS = ("Train one with `python -m core train asr --decoder transformer` and `--decoder lstm` (see "
                           "`python -m core train asr --help`), or restore `checkpoints/asr/` from git.")

@@ -34,6 +34,7 @@ from core.speech.recipe import RECIPE_OPTIONS, SpeechRecipe, corpus_and_repeats,
 from core.speech.speed import decoding_speed
 from core.speech.training import export_checkpoint, train_recognizer
 
+
 def corpus_entry(entry: str) -> str:
     """--corpora's check: a known voice set, with an optional ":repeats"."""
     try:

