@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from core.speech import decode_queue
 from core.speech.decode_queue import DecodeQueue
 
 
@@ -96,3 +97,22 @@ def test_a_background_line_runs_at_a_lower_priority_than_the_models():
     finally:
         models.shutdown()
         background.shutdown()
+
+
+def resident_mb() -> float:
+    with open("/proc/self/status") as status:
+        return int(status.read().split("VmRSS:")[1].split()[0]) / 1024
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status") or decode_queue._MALLOC_TRIM is None,
+                    reason="reads Linux /proc and needs glibc")
+def test_a_finished_decode_hands_the_memory_it_freed_back():
+    """~200 MB in blocks small enough for the heap (not mmap), all freed but the last (the result, which pins the top
+    of the heap): glibc would keep the freed ones resident."""
+    def fragmenting_work():
+        blocks = [bytearray(64 * 1024) for _ in range(3000)]
+        return blocks[-1]
+
+    before = resident_mb()
+    assert len(DecodeQueue(workers=1).submit("job", fragmenting_work).result()) == 64 * 1024
+    assert resident_mb() - before < 60
