@@ -2,7 +2,8 @@
 
 The loaders live here, not in the pages, because a page script runs its page on import: `serve.py` imports this
 module and calls `warm()` before the server answers, so the first visitor finds every model loaded and the Speech
-lab's first example already transcribed (the decode line keeps results by clip, model and beam width).
+lab's first example already transcribed (the decode line keeps results by clip, model and beam width), its figures
+and score table drawn once (the first plotly figure, pandas table and scipy import cost a second and a half).
 """
 import hashlib
 import time
@@ -12,8 +13,9 @@ import streamlit as st
 
 from core.checkpoints import list_checkpoints
 from core.errors import GlassboxError
-from core.speech import examples, inference
-from core.speech.decode_queue import DecodeQueue, transcribe
+from core.speech import examples, figures, inference
+from core.speech.decode_queue import DecodeQueue, shown_text, transcribe
+from core.speech.evaluation import lab_score_table
 from core.speech.features import load_audio, log_mel
 from core.speech.pocketsphinx import INSTALLED, POCKETSPHINX
 from core.translation.inference import MODEL_LABELS, LoadedTranslator, load_translator
@@ -100,12 +102,18 @@ def warm() -> dict:
 
 
 def _transcribe_first_example(recognizers: dict) -> None:
-    """The page opens on the first example: its greedy transcripts (and PocketSphinx's) wait in the decode lines."""
+    """The page opens on the first example: its greedy transcripts (and PocketSphinx's) wait in the decode lines, and
+    what the page draws of them is drawn once here, so that the first visitor does not pay for the first imports."""
     if not (shipped := examples.load_examples()):
         return
     audio_bytes = examples.example_path(shipped[0]).read_bytes()
-    audio, _ = prepared_audio(audio_bytes)
+    audio, features = prepared_audio(audio_bytes)
     key = audio_key(audio_bytes)
-    jobs = list(submit_decodes(key, audio, recognizers, list(recognizers), {"greedy": 1}).values())
-    for job in jobs + ([submit_pocketsphinx(key, audio)] if INSTALLED else []):
+    jobs = submit_decodes(key, audio, recognizers, list(recognizers), {"greedy": 1})
+    sphinx = [submit_pocketsphinx(key, audio)] if INSTALLED else []
+    transcripts = {name: shown_text(job.result()) for (name, _), job in jobs.items()}
+    for job in sphinx:
         job.result()
+    figures.waveform_figure(audio).to_json()
+    figures.spectrogram_figure(features).to_json()
+    lab_score_table(transcripts, shipped[0].text).to_html()

@@ -123,3 +123,12 @@ def test_bench_asr_real_through_the_cli(capsys):
 def test_bench_asr_real_refuses_an_unknown_model(capsys):
     assert cli_main(["bench", "asr-real", "--models", "asr/no-such-model", "--json"]) == 2
     assert "No such ASR checkpoint" in capsys.readouterr().err
+
+
+def test_bench_asr_real_with_a_beam_names_its_systems_by_width(capsys):
+    """The shipped transformer decoder on one clip of each set, with a beam of 2: the same clip greedily scores apart."""
+    assert cli_main(["bench", "asr-real", "--limit", "1", "--models", "asr/lj-transformer", "--no-pocketsphinx",
+                     "--beam", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert list(result["systems"]) == ["asr/lj-transformer beam 2"] and result["decoding"].startswith("beam search of width 2")
+    assert result["systems"]["asr/lj-transformer beam 2"]["real-ljspeech"]["clips"] == 1

@@ -1,8 +1,12 @@
 """The server's shared resources: `warm()` leaves every shipped model loaded and the Speech lab's first example
 transcribed, so the first visitor waits for neither."""
+import subprocess
+import sys
+
 import pytest
 
 from core.checkpoints import list_checkpoints
+from core.paths import REPO_ROOT
 from core.speech import examples
 from core.speech.pocketsphinx import INSTALLED, POCKETSPHINX
 from labs import resources
@@ -22,3 +26,14 @@ def test_warm_loads_every_shipped_model_and_transcribes_the_first_example():
     if INSTALLED:
         job = lines[POCKETSPHINX].submit((key, POCKETSPHINX), pytest.fail, "PocketSphinx decoded the example again")
         assert job.done() and job.result().text.strip()
+
+
+def test_warm_leaves_the_first_visitor_no_slow_imports():
+    """In a fresh process: after warm(), what the Speech lab's first page draws (plotly heatmaps, the pandas score
+    table and its jinja2 templates, scipy under the evaluation code) is already imported."""
+    probe = ("import sys; from labs import resources; resources.warm(); "
+             "print(' '.join(m for m in ['jinja2', 'pandas.io.formats.style', 'scipy.signal', 'core.speech.evaluation', "
+             "'plotly.graph_objs._heatmap'] if m not in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "", f"imported only when the first visitor comes: {done.stdout}"

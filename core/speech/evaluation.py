@@ -177,30 +177,38 @@ def real_speech_metrics(model, options: DecodingOptions) -> dict:
             for set_name, clips in evaluation_sets().items()}
 
 
-def recognizers(model_names: list[str], include_pocketsphinx: bool = True,
-                device: str = "cpu") -> Iterator[tuple[str, Callable[[Path], str]]]:
-    """(name, transcribe(path) -> text) for PocketSphinx and each checkpoint (greedy, its card's decoding), loading
-    each when reached."""
+def recognizers(model_names: list[str], include_pocketsphinx: bool = True, device: str = "cpu",
+                beam_width: int = 1) -> Iterator[tuple[str, Callable[[Path], str]]]:
+    """(name, transcribe(path) -> text) for PocketSphinx and each checkpoint (its card's decoding, greedy or with a
+    beam; a beam's system is named "<checkpoint> beam <width>"), loading each when reached."""
     if include_pocketsphinx:
         pocketsphinx_decoder()  # load before the clock starts
         yield POCKETSPHINX, lambda path: pocketsphinx_transcribe(load_audio(path))
     for name in model_names:
         model, card = load_model(name, device=device)
-        yield name, lambda path, model=model, options=card_decoding(card): transcribe_audio(model, Path(path), options)["text"]
+        options = card_decoding(card, beam_width)
+        yield (system_name(name, beam_width),
+               lambda path, model=model, options=options: transcribe_audio(model, Path(path), options)["text"])
+
+
+def system_name(checkpoint: str, beam_width: int) -> str:
+    """How `bench asr-real` names a checkpoint decoded greedily (its name) or with a beam."""
+    return checkpoint if beam_width <= 1 else f"{checkpoint} beam {beam_width}"
 
 
 def benchmark(model_names: list[str], limit: int | None = None, include_pocketsphinx: bool = True,
-              device: str = "cpu") -> dict:
+              device: str = "cpu", beam_width: int = 1) -> dict:
     """Every recognizer on every real evaluation set: {"systems": {name: {set: scores}}, "sets": {set: clips}}."""
     torch.set_num_threads(1)
     started = time.perf_counter()
     sets = evaluation_sets(limit)
     systems = {}
-    for name, transcribe in recognizers(model_names, include_pocketsphinx, device):
+    for name, transcribe in recognizers(model_names, include_pocketsphinx, device, beam_width):
         systems[name] = {set_name: score_recognizer(transcribe, clips, f"{name} on {set_name}") for set_name, clips in sets.items()}
     return {
         "normalization": "lower-case a-z, apostrophe and space; other characters become spaces; spaces collapsed",
-        "decoding": "greedy search for the checkpoints (joint CTC-attention where a card chose a CTC weight), recordings cut "
+        "decoding": f"{'greedy search' if beam_width <= 1 else f'beam search of width {beam_width}'} for the checkpoints "
+                    "(joint CTC-attention where a card chose a CTC weight), recordings cut "
                     "at pauses into chunks of each card's max_chunk_seconds; PocketSphinx's bundled en-US model, whole clips",
         "threads": torch.get_num_threads(),
         "sets": {set_name: len(clips) for set_name, clips in sets.items()},
