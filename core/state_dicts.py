@@ -46,7 +46,11 @@ class StudentWeights:
 
     @property
     def parameter_count(self) -> int:
-        return sum(tensor.numel() for tensor in self.tensors.values())
+        """Numbers the file holds: a tensor saved under two names (tied weights, e.g. the translator's generator and
+        target embedding) counts once, as it does in the model's parameters()."""
+        distinct = {(tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape)): tensor.numel()
+                    for tensor in self.tensors.values()}
+        return sum(distinct.values())
 
 
 @dataclass

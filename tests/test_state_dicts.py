@@ -44,6 +44,20 @@ def test_a_state_dict_is_read_with_its_names_and_values():
     assert weights.file_format == "torch.save zip" and weights.unwrapped_from is None
 
 
+def test_tied_weights_saved_under_two_names_count_once():
+    """A decoder whose output layer shares its embedding's matrix (as the translation homework's does)."""
+    class Tied(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding, self.generator = torch.nn.Embedding(7, 4), torch.nn.Linear(4, 7)
+            self.generator.weight = self.embedding.weight
+
+    model = Tied()
+    weights = read_student_weights(saved(model.state_dict()), "tied.pt")
+    assert set(weights.tensors) == {"embedding.weight", "generator.weight", "generator.bias"}
+    assert weights.parameter_count == sum(p.numel() for p in model.parameters()) == 7 * 4 + 7
+
+
 def test_a_training_checkpoint_is_unwrapped():
     model = TinyNet()
     weights = read_student_weights(saved({"epoch": 3, "model_state_dict": model.state_dict()}), "ckpt.pth")

@@ -272,6 +272,7 @@ def test_inspect_translate_and_evaluate_commands_take_a_student_file(tmp_path, c
     inspected = run_json(capsys, ["inspect-checkpoint", str(path)])
     (detection,) = inspected["detections"]
     assert detection["task"] == "mt" and detection["renamed"]["dec.attention.W_q.weight"] == "attention.linear_in.weight"
+    assert inspected["parameters"] == detection["parameters"] == sum(p.numel() for p in model.parameters())  # tied once
     translated = run_json(capsys, ["translate", "Tengo hambre.", "--model", str(path), "--attention"])
     loaded = load_student_file(path)
     assert translated["model"] == "student.pth"
