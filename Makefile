@@ -82,4 +82,4 @@ speech-examples: $(VENV)/.installed
 # the Speech lab shows PocketSphinx's row from the file it writes.
 .PHONY: bench-asr-real
 bench-asr-real: $(VENV)/.installed
-	nice -n 10 $(PY) -m core bench asr-real --json > assets/speech/bench-asr-real.json
+	nice -n 10 $(PY) -m core bench asr-real --widths 1 4 --json > assets/speech/bench-asr-real.json

@@ -65,7 +65,7 @@ def transcripts(number: int, audio_key, audio, loaded, labels):
     chosen = left.pills("Models", list(loaded), selection_mode="multi", default=list(loaded), format_func=labels.get, wrap=True,
                         key=f"models of {len(loaded)}") or []  # a model uploaded later joins the chosen ones
     own_audio = st.session_state.get("source") != EXAMPLE_SOURCE
-    beam_width = right.slider("Beam width", 2, 8, 4, key="beam", help=figures.BEAM_HELP) if right.toggle(
+    beam_width = right.slider("Beam width", 2, 8, cards.EXPECTATION_BEAM, key="beam", help=figures.BEAM_HELP) if right.toggle(
         "Also search with a beam", key="with_beam", help=figures.BEAM_ON_REQUEST_HELP) else 0
     with_pocketsphinx = right.toggle(  # on for the examples (transcribed when the server started), asked for otherwise
         "PocketSphinx column", value=INSTALLED and not own_audio, key="pocketsphinx-own" if own_audio else "pocketsphinx", disabled=not INSTALLED,

@@ -13,7 +13,6 @@ import io
 import os
 import sys
 import tempfile
-from pathlib import Path
 
 from PIL import Image
 from playwright.sync_api import sync_playwright

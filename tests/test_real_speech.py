@@ -6,6 +6,7 @@ from dataclasses import replace
 import pytest
 
 from core.__main__ import main as cli_main
+from core.checkpoints import read_card
 from core.speech import vocabulary
 from core.speech.corpus import real_speech
 from core.speech.features import load_audio
@@ -126,9 +127,12 @@ def test_bench_asr_real_refuses_an_unknown_model(capsys):
 
 
 def test_bench_asr_real_with_a_beam_names_its_systems_by_width(capsys):
-    """The shipped transformer decoder on one clip of each set, with a beam of 2: the same clip greedily scores apart."""
+    """The shipped transformer decoder on one clip of each set, greedy and with a beam of 2: two systems, each with the
+    sha256 of the weights it scored."""
     assert cli_main(["bench", "asr-real", "--limit", "1", "--models", "asr/lj-transformer", "--no-pocketsphinx",
-                     "--beam", "2", "--json"]) == 0
+                     "--widths", "1", "2", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert list(result["systems"]) == ["asr/lj-transformer beam 2"] and result["decoding"].startswith("beam search of width 2")
-    assert result["systems"]["asr/lj-transformer beam 2"]["real-ljspeech"]["clips"] == 1
+    assert list(result["systems"]) == ["asr/lj-transformer", "asr/lj-transformer beam 2"]
+    sha256 = read_card("asr/lj-transformer")["weights"]["sha256"]
+    for system in result["systems"].values():
+        assert system["weights_sha256"] == sha256 and system["real-ljspeech"]["clips"] == 1

@@ -208,6 +208,21 @@ def test_heads_and_steps_do_not_rerun_the_models(app, monkeypatch):
     assert len(calls) == len(TINY) * 3  # a new beam width decodes again (greedy is reused)
 
 
+def test_what_to_expect_quotes_a_beam_score_only_for_the_weights_it_was_measured_on(tiny_checkpoints, monkeypatch,
+                                                                                       tmp_path):
+    card = read_card(TINY["transformer"], root=tiny_checkpoints)  # its real-speech CER is 33% (greedy)
+    shipped = tmp_path / "bench-asr-real.json"
+    monkeypatch.setattr(evaluation, "BENCHMARK_FILE", shipped)
+
+    def expected_with(sha256: str) -> str:
+        system = {"real-ljspeech": {"clips": 100, "cer": 0.25}, "weights_sha256": sha256}
+        shipped.write_text(json.dumps({"systems": {f"{TINY['transformer']} beam {cards.EXPECTATION_BEAM}": system}}))
+        return cards.expectations({"tiny": card})
+
+    assert "(CER 33% on 100 LJ Speech clips; 25% with a beam of 4)." in expected_with(card["weights"]["sha256"])
+    assert "(CER 33% on 100 LJ Speech clips)." in expected_with("0" * 64)  # scored on other weights: not quoted
+
+
 def test_the_recorder_says_what_to_expect_in_the_words_of_the_cards(app, tiny_checkpoints):
     heard = {name: cards.training_data_summary(read_card(name, root=tiny_checkpoints)) for name in TINY.values()}
     for name, sentence in heard.items():  # each column says what its model trained on, as its card does

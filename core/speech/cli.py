@@ -9,7 +9,7 @@
     python -m core transcribe AUDIO [--model asr/lj-transformer] [--beam N] --json
     python -m core bench asr [--models asr/lj-lstm ...] --json
     python -m core bench asr-search [--widths 1 4 8] [--limit 100] --json
-    python -m core bench asr-real [--models asr/lj-transformer ...] [--limit N] [--no-pocketsphinx] [--beam 4] --json
+    python -m core bench asr-real [--models asr/lj-transformer ...] [--limit N] [--no-pocketsphinx] [--widths 1 4] --json
 """
 from __future__ import annotations
 
@@ -139,9 +139,9 @@ def _register_bench(commands) -> None:
                       help="checkpoints to score (default: every asr/ checkpoint; give none to score PocketSphinx only)")
     real.add_argument("--limit", type=int, default=None, help="score only the first N clips of each set")
     real.add_argument("--no-pocketsphinx", action="store_true", help="leave PocketSphinx out")
-    real.add_argument("--beam", type=int, default=1,
-                      help="beam width for the checkpoints (default 1: greedy, as the Speech lab opens; the systems of a "
-                           "wider beam are named '<checkpoint> beam <width>')")
+    real.add_argument("--widths", type=int, nargs="+", default=[1],
+                      help="beam widths for the checkpoints (default 1: greedy, as the Speech lab opens; e.g. 1 4; the "
+                           "systems of a wider beam are named '<checkpoint> beam <width>')")
 
 
 def _synth(args: argparse.Namespace) -> dict:
@@ -230,7 +230,7 @@ def _bench_real(args: argparse.Namespace) -> dict:
     if not models and args.no_pocketsphinx:
         raise GlassboxError("Nothing to score: give --models or leave PocketSphinx in.")
     return benchmark(models, limit=args.limit, include_pocketsphinx=not args.no_pocketsphinx, device=args.device,
-                     beam_width=args.beam)
+                     beam_widths=tuple(args.widths))
 
 
 def _checkpoints(models: list[str] | None, verb: str) -> list[str]:

@@ -178,17 +178,18 @@ def real_speech_metrics(model, options: DecodingOptions) -> dict:
 
 
 def recognizers(model_names: list[str], include_pocketsphinx: bool = True, device: str = "cpu",
-                beam_width: int = 1) -> Iterator[tuple[str, Callable[[Path], str]]]:
-    """(name, transcribe(path) -> text) for PocketSphinx and each checkpoint (its card's decoding, greedy or with a
-    beam; a beam's system is named "<checkpoint> beam <width>"), loading each when reached."""
+                beam_widths: tuple[int, ...] = (1,)) -> Iterator[tuple[str, str | None, Callable[[Path], str]]]:
+    """(system name, sha256 of its weights or None, transcribe(path) -> text) for PocketSphinx and each checkpoint at
+    each beam width (its card's decoding; see `system_name`), loading each checkpoint once, when reached."""
     if include_pocketsphinx:
         pocketsphinx_decoder()  # load before the clock starts
-        yield POCKETSPHINX, lambda path: pocketsphinx_transcribe(load_audio(path))
+        yield POCKETSPHINX, None, lambda path: pocketsphinx_transcribe(load_audio(path))
     for name in model_names:
         model, card = load_model(name, device=device)
-        options = card_decoding(card, beam_width)
-        yield (system_name(name, beam_width),
-               lambda path, model=model, options=options: transcribe_audio(model, Path(path), options)["text"])
+        for width in beam_widths:
+            options = card_decoding(card, width)
+            yield (system_name(name, width), card["weights"]["sha256"],
+                   lambda path, model=model, options=options: transcribe_audio(model, Path(path), options)["text"])
 
 
 def system_name(checkpoint: str, beam_width: int) -> str:
@@ -197,19 +198,22 @@ def system_name(checkpoint: str, beam_width: int) -> str:
 
 
 def benchmark(model_names: list[str], limit: int | None = None, include_pocketsphinx: bool = True,
-              device: str = "cpu", beam_width: int = 1) -> dict:
-    """Every recognizer on every real evaluation set: {"systems": {name: {set: scores}}, "sets": {set: clips}}."""
+              device: str = "cpu", beam_widths: tuple[int, ...] = (1,)) -> dict:
+    """Every recognizer on every real evaluation set: {"systems": {name: {set: scores}}, "sets": {set: clips}}; a
+    checkpoint's system also carries the sha256 of the weights it scored, so a page can tell a stale score."""
     torch.set_num_threads(1)
     started = time.perf_counter()
     sets = evaluation_sets(limit)
     systems = {}
-    for name, transcribe in recognizers(model_names, include_pocketsphinx, device, beam_width):
+    for name, sha256, transcribe in recognizers(model_names, include_pocketsphinx, device, beam_widths):
         systems[name] = {set_name: score_recognizer(transcribe, clips, f"{name} on {set_name}") for set_name, clips in sets.items()}
+        if sha256:
+            systems[name]["weights_sha256"] = sha256
     return {
         "normalization": "lower-case a-z, apostrophe and space; other characters become spaces; spaces collapsed",
-        "decoding": f"{'greedy search' if beam_width <= 1 else f'beam search of width {beam_width}'} for the checkpoints "
-                    "(joint CTC-attention where a card chose a CTC weight), recordings cut "
-                    "at pauses into chunks of each card's max_chunk_seconds; PocketSphinx's bundled en-US model, whole clips",
+        "decoding": "for the checkpoints, greedy search (a system named '<checkpoint> beam N': beam search of width N), "
+                    "joint CTC-attention where a card chose a CTC weight, recordings cut at pauses into chunks of each "
+                    "card's max_chunk_seconds; PocketSphinx's bundled en-US model, whole clips",
         "threads": torch.get_num_threads(),
         "sets": {set_name: len(clips) for set_name, clips in sets.items()},
         "systems": systems,
@@ -228,6 +232,13 @@ def shipped_benchmark() -> dict | None:
         return json.loads(BENCHMARK_FILE.read_text(encoding="utf-8"))
     except ValueError:
         return None
+
+
+def shipped_scores(card: dict, beam_width: int, set_name: str = "real-ljspeech") -> dict | None:
+    """A checkpoint's scores on one real set at one beam width in the shipped benchmark, if it scored these very
+    weights (a retrained checkpoint's old scores are not its own)."""
+    system = ((shipped_benchmark() or {}).get("systems") or {}).get(system_name(card.get("name", ""), beam_width)) or {}
+    return system.get(set_name) if system.get("weights_sha256") == card.get("weights", {}).get("sha256") else None
 
 
 # --- what a checkpoint's card records: decoding tuned after training, then the scores measured with it -------------
