@@ -79,7 +79,7 @@ speech-examples: $(VENV)/.installed
 	$(PY) -m core data speech-examples
 
 # Every ASR checkpoint and PocketSphinx on real speech (100 real LJ clips, the "other voices" set), ~10 min;
-# the Speech lab shows PocketSphinx's row from the file it writes.
+# the Speech lab shows PocketSphinx's row and each model's beam-4 score from the file it writes.
 .PHONY: bench-asr-real
 bench-asr-real: $(VENV)/.installed
 	nice -n 10 $(PY) -m core bench asr-real --widths 1 4 --json > assets/speech/bench-asr-real.json

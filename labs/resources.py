@@ -97,11 +97,11 @@ def warm() -> dict:
     timed("translation", lambda: [loaded(shipped_translator, name) for name in MODEL_LABELS])
     timed("speech_models", lambda: recognizers.update(
         (name, model) for name in list_checkpoints("asr") if (model := loaded(shipped_recognizer, name))))
-    timed("speech_example", lambda: _transcribe_first_example(recognizers))
+    timed("speech_example", lambda: _prepare_first_example(recognizers))
     return report | {"not_loaded": failed}
 
 
-def _transcribe_first_example(recognizers: dict) -> None:
+def _prepare_first_example(recognizers: dict) -> None:
     """The page opens on the first example: its greedy transcripts (and PocketSphinx's) wait in the decode lines, and
     what the page draws of them is drawn once here, so that the first visitor does not pay for the first imports."""
     if not (shipped := examples.load_examples()):

@@ -209,16 +209,16 @@ def expectations(cards: dict[str, dict]) -> str:
     """What to expect from your own recording (label -> card): each model's error rate on real recordings it never
     heard, in words, with what it trained on (and, where the shipped benchmark scored these weights, with a beam);
     PocketSphinx's on the same clips, from the shipped benchmark."""
-    lines = []
+    lines, benchmark = [], shipped_benchmark()
     for label, card in cards.items():
         scores = card.get("metrics", {}).get(REAL_SPEECH)
-        beam = shipped_scores(card, EXPECTATION_BEAM)
+        beam = shipped_scores(benchmark, card, EXPECTATION_BEAM)
         with_beam = f"; {beam['cer']:.0%} with a beam of {EXPECTATION_BEAM}" if beam else ""
         lines.append(f"**{label}** " + (f"gets {error_rate_in_words(scores['cer'])} on real recordings it never "
                                         f"heard (CER {scores['cer']:.0%} on {scores['clips']} LJ Speech clips{with_beam})."
                                         if scores else "has not been scored on real recordings yet.")
                      + f" {training_data_summary(card)}")
-    classic = ((shipped_benchmark() or {}).get("systems", {}).get(POCKETSPHINX) or {}).get("real-ljspeech")
+    classic = ((benchmark or {}).get("systems", {}).get(POCKETSPHINX) or {}).get("real-ljspeech")
     if classic:
         lines.append(f"**PocketSphinx**, the classic reference (trained on hours of real speech), gets "
                      f"{error_rate_in_words(classic['cer'])} on the same clips (CER {classic['cer']:.0%}).")

@@ -118,6 +118,7 @@ def _worker_start(niceness: int) -> None:
 
 
 def _then_release_memory(work: Callable, *args):
+    """`work(*args)` on a worker thread, then `release_free_memory`, whether it succeeded or not."""
     try:
         return work(*args)
     finally:

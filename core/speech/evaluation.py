@@ -234,10 +234,10 @@ def shipped_benchmark() -> dict | None:
         return None
 
 
-def shipped_scores(card: dict, beam_width: int, set_name: str = "real-ljspeech") -> dict | None:
-    """A checkpoint's scores on one real set at one beam width in the shipped benchmark, if it scored these very
-    weights (a retrained checkpoint's old scores are not its own)."""
-    system = ((shipped_benchmark() or {}).get("systems") or {}).get(system_name(card.get("name", ""), beam_width)) or {}
+def shipped_scores(benchmark: dict | None, card: dict, beam_width: int, set_name: str = "real-ljspeech") -> dict | None:
+    """A checkpoint's scores on one real set at one beam width in a benchmark (`shipped_benchmark()`), if it scored
+    these very weights (a retrained checkpoint's old scores are not its own)."""
+    system = ((benchmark or {}).get("systems") or {}).get(system_name(card.get("name", ""), beam_width)) or {}
     return system.get(set_name) if system.get("weights_sha256") == card.get("weights", {}).get("sha256") else None
 
 
